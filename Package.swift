@@ -1,0 +1,34 @@
+// swift-tools-version:6.0
+// servicerouter: keeps HAProxy in step with Marathon through HAProxy's runtime API.
+// No third-party packages: only the Swift toolchain's own libraries.
+import PackageDescription
+
+let package = Package(
+    name: "servicerouter",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "servicerouter", targets: ["servicerouter"]),
+        .executable(name: "servicerouter-bench", targets: ["servicerouter-bench"]),
+    ],
+    targets: [
+        // Pure core: Marathon models, labels, desired state, slots, rendering, runtime planning,
+        // protocol parsers. No I/O.
+        .target(name: "ServiceRouterCore"),
+        // The edges: sockets, HTTP client/server, Marathon client + event stream, runtime socket,
+        // HAProxy process control, files, clock, logging.
+        .target(name: "ServiceRouterIO", dependencies: ["ServiceRouterCore"]),
+        // A wire-exact Marathon 1.x simulator with real task listeners (tests, demo, benchmarks).
+        .target(name: "MarathonSimulator", dependencies: ["ServiceRouterCore", "ServiceRouterIO"]),
+        // The controller and the commands (once, plan, render, run, socket, status, demo, sim).
+        .target(name: "ServiceRouter", dependencies: ["ServiceRouterCore", "ServiceRouterIO", "MarathonSimulator"]),
+        // Thin executable: arguments -> wiring.
+        .executableTarget(name: "servicerouter", dependencies: ["ServiceRouter"]),
+        .executableTarget(name: "servicerouter-bench", dependencies: ["ServiceRouter", "MarathonSimulator"]),
+        .testTarget(name: "ServiceRouterCoreTests", dependencies: ["ServiceRouterCore"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "ServiceRouterIOTests", dependencies: ["ServiceRouterIO", "ServiceRouterCore"]),
+        .testTarget(name: "IntegrationTests",
+                    dependencies: ["ServiceRouter", "ServiceRouterIO", "ServiceRouterCore", "MarathonSimulator"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

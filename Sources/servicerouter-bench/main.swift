@@ -1,0 +1,2 @@
+import ServiceRouter
+print("benchmarks: not yet")

@@ -1,0 +1,2 @@
+import ServiceRouter
+await ServiceRouterMain.run(CommandLine.arguments)
