@@ -222,10 +222,12 @@ private struct WireApp: Decodable {
             containerPorts = discovery.map { $0.number?.value ?? 0 }
         }
         let tasks = try (self.tasks ?? []).enumerated().map { (i, t) in
-            do { return try t.model(defaultAppId: id) } catch {
+            do { return try t.model(defaultAppId: self.id.hasPrefix("/") ? self.id : "/" + self.id) } catch {
                 throw MarathonDecodeError(what: "task", reason: "tasks[\(i)]: \(MarathonDecoding.describe(error))")
             }
         }
+        // Marathon stores ids as absolute paths; app definitions may omit the leading slash.
+        let id = self.id.hasPrefix("/") ? self.id : "/" + self.id
         return MarathonApp(
             id: id,
             labels: labels ?? [:],

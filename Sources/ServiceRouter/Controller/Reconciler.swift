@@ -1,0 +1,499 @@
+import Foundation
+import ServiceRouterCore
+import ServiceRouterIO
+
+/// Everything the reconciler needs to know that does not come from Marathon.
+public struct ControllerSettings: Sendable {
+    public var routing: RoutingOptions
+    public var render: RenderOptions
+    public var templates: TemplateSet
+    public var configPath: String
+    /// Print what would happen; change nothing.
+    public var dryRun: Bool = false
+    /// Benchmark baseline: rewrite and reload on every change, as reload-based controllers do.
+    public var reloadAlways: Bool = false
+    public var reloadTimeout: Double = 30
+
+    public init(routing: RoutingOptions, render: RenderOptions, templates: TemplateSet, configPath: String) {
+        self.routing = routing
+        self.render = render
+        self.templates = templates
+        self.configPath = configPath
+    }
+}
+
+/// The outcome of one pass, for logs, `plan`, `status` and tests.
+public struct SyncReport: Sendable {
+    public var desired: DesiredState
+    public var plan: ReconcilePlan
+    public var rendered: RenderedConfig?
+    public var live: LiveState
+    public var identity: HAProxyIdentity?
+    /// Runtime commands sent (or, in a dry run, that would be sent).
+    public var commands: [RuntimeCommand] = []
+    public var failures: [RuntimeReply] = []
+    /// Why a reload was (or would be) needed; empty: none.
+    public var reloadReasons: [String] = []
+    public var reloaded: Bool = false
+    public var configWritten: Bool = false
+    /// A problem that left HAProxy on its previous state (invalid candidate, unreachable socket...).
+    public var error: String?
+    /// The previous config text, for `plan`'s diff.
+    public var previousConfig: String?
+}
+
+/// Counters for logs and /metrics.
+public struct ControllerCounters: Sendable, Equatable {
+    public var syncs = 0
+    public var fastPathBatches = 0
+    public var commandsSent = 0
+    public var commandsFailed = 0
+    public var reloads: [String: Int] = [:]
+    public var reloadFailures = 0
+    public var invalidConfigs = 0
+    public var lastSuccessfulSync: Double?
+    public var skippedApps = 0
+}
+
+/// Turns Marathon's apps into HAProxy state: desired state → slot plan → runtime commands, and a
+/// validated reload only when the structure changes. Owns the controller's memory (Marathon's
+/// apps, last known health, slot history) so the event fast path can work without a full fetch.
+public actor Reconciler {
+    public let settings: ControllerSettings
+    let runtime: any RuntimeAPI
+    let control: any HAProxyControl
+    let store: ConfigStore
+    let resolver: any HostResolving
+    let logger: Logger
+    let clock: @Sendable () -> Double
+
+    /// Marathon's apps by id, as last fetched and then updated by events.
+    private(set) var apps: [String: MarathonApp] = [:]
+    private var health: [String: Bool] = [:]
+    private var desired = DesiredState()
+    /// The slot assignment in effect, by backend (from the last plans).
+    private var assignment: [ProxyName: BackendPlan] = [:]
+    private var history = SlotHistory()
+    private(set) var identity: HAProxyIdentity?
+    private var fileDirty = false
+    public private(set) var counters = ControllerCounters()
+
+    public init(settings: ControllerSettings, runtime: any RuntimeAPI, control: any HAProxyControl,
+                resolver: any HostResolving, logger: Logger, clock: @escaping @Sendable () -> Double = { Monotonic.now() }) {
+        self.settings = settings
+        self.runtime = runtime
+        self.control = control
+        self.store = ConfigStore(path: settings.configPath)
+        self.resolver = resolver
+        self.logger = logger
+        self.clock = clock
+    }
+
+    // MARK: - Marathon model
+
+    /// Replaces the model with a full snapshot from Marathon.
+    public func replaceApps(_ list: [MarathonApp], skipped: [SkippedApp]) {
+        for s in skipped {
+            logger.warning("app skipped: Marathon sent an app that cannot be decoded", [("app", s.appId ?? "#\(s.index)"), ("reason", s.reason)])
+        }
+        counters.skippedApps = skipped.count
+        apps = Dictionary(list.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let known = Set(list.flatMap { $0.tasks.map(\.id) })
+        health = health.filter { known.contains($0.key) }
+    }
+
+    public var appCount: Int { apps.count }
+
+    /// Applies one task status change to the model. Returns false when the app is unknown (the
+    /// caller then schedules a full resync).
+    public func applyStatusUpdate(_ u: TaskStatusUpdate) -> Bool {
+        guard var app = apps[u.appId] else { return false }
+        if let i = app.tasks.firstIndex(where: { $0.id == u.taskId }) {
+            if u.state.isTerminal {
+                app.tasks.remove(at: i)
+                health[u.taskId] = nil
+            } else {
+                app.tasks[i].state = u.state
+                if !u.host.isEmpty { app.tasks[i].host = u.host }
+                if !u.ports.isEmpty { app.tasks[i].ports = u.ports }
+                if !u.ipAddresses.isEmpty { app.tasks[i].ipAddresses = u.ipAddresses }
+            }
+        } else if !u.state.isTerminal {
+            app.tasks.append(MarathonTask(id: u.taskId, appId: u.appId, host: u.host, ports: u.ports,
+                                          ipAddresses: u.ipAddresses, state: u.state, version: u.version))
+        }
+        apps[u.appId] = app
+        return true
+    }
+
+    /// Applies a health change; false when the app or instance is unknown.
+    public func applyHealthChange(appId: String, instanceId: String, alive: Bool) -> Bool {
+        guard var app = apps[appId] else { return false }
+        let key = MarathonTask.instanceKey(of: instanceId)
+        guard let i = app.tasks.firstIndex(where: { $0.instanceKey == key }) else { return false }
+        app.tasks[i].healthAlive = [alive]
+        health[app.tasks[i].id] = alive
+        apps[appId] = app
+        return true
+    }
+
+    // MARK: - Full pass
+
+    /// One full pass over every app: read HAProxy back, plan, then runtime commands or one
+    /// validated reload. Never throws: problems are in the report and the log.
+    public func fullSync(reason: String) async -> SyncReport {
+        counters.syncs += 1
+        let started = clock()
+        var live = LiveState()
+        var identity: HAProxyIdentity?
+        var socketProblem: String?
+        do {
+            identity = try await runtime.identity()
+            live = try await runtime.liveState()
+        } catch {
+            socketProblem = "\(error)"
+        }
+        self.identity = identity
+
+        let appList = apps.values.sorted { $0.id < $1.id }
+        for (id, alive) in DesiredStateBuilder.healthObservations(appList) { health[id] = alive }
+        let resolved = await resolver.resolve(DesiredStateBuilder.hostsToResolve(appList))
+        let desired = DesiredStateBuilder.build(apps: appList, options: settings.routing, context: BuildContext(
+            resolvedHosts: resolved, lastKnownHealth: health, incumbentBackends: Set(live.backendOrder),
+            liveServing: Self.servingEndpoints(live)))
+        log(desired.diagnostics)
+        // What the payload or the live state said healthy becomes the remembered health, so the
+        // fast path keeps serving these tasks while their results are missing.
+        for s in desired.services {
+            for server in s.servers where server.routing == .serve && health[server.taskId] == nil {
+                health[server.taskId] = true
+            }
+        }
+        self.desired = desired
+        var plan = SlotPlanner.plan(desired: desired, live: live, history: history, now: clock())
+        var report = SyncReport(desired: desired, plan: plan, rendered: nil, live: live, identity: identity)
+        report.previousConfig = store.read()
+
+        let rendered: RenderedConfig
+        do {
+            rendered = try ConfigRenderer.render(desired: desired, plan: plan, templates: settings.templates, options: settings.render)
+        } catch {
+            report.error = "cannot render the config: \(error)"
+            logger.error("config not rendered; HAProxy keeps its current config", [("reason", "\(error)")])
+            return report
+        }
+        report.rendered = rendered
+        report.commands = plan.commands
+        report.reloadReasons = Self.reloadReasons(plan: plan, live: live, identity: identity, rendered: rendered, socketProblem: socketProblem)
+        if settings.reloadAlways, report.reloadReasons.isEmpty, !plan.commands.isEmpty {
+            report.reloadReasons = ["reload-always mode: \(plan.commands.count) slot change(s)"]
+        }
+        if settings.dryRun { return report }
+
+        if report.reloadReasons.isEmpty, !plan.commands.isEmpty {
+            let failures = await send(plan.commands)
+            report.failures = failures
+            if !failures.isEmpty {
+                report.reloadReasons = ["runtime command rejected: \(failures[0].command) → \(failures[0].failure ?? "")"]
+            }
+        }
+        if report.reloadReasons.isEmpty {
+            adopt(plan)
+            if report.previousConfig != rendered.text {
+                do {
+                    try store.replace(with: rendered.text)
+                    report.configWritten = true
+                    fileDirty = false
+                } catch {
+                    logger.error("config file not updated (HAProxy is up to date; a restart would lose the latest task changes)", [("reason", "\(error)")])
+                    fileDirty = true
+                }
+            }
+        } else {
+            let outcome = await reload(rendered, reasons: report.reloadReasons, planned: plan)
+            report.configWritten = outcome.written
+            report.reloaded = outcome.reloaded
+            report.error = outcome.error
+            if outcome.reloaded {
+                // Read the new worker back and fix whatever differs (normally nothing).
+                if let after = try? await runtime.liveState() {
+                    report.live = after
+                    plan = SlotPlanner.plan(desired: desired, live: after, history: history, now: clock())
+                    if !plan.commands.isEmpty {
+                        report.failures += await send(plan.commands)
+                        report.commands += plan.commands
+                    }
+                    adopt(plan)
+                }
+                self.identity = try? await runtime.identity()
+            }
+        }
+        report.plan = plan
+        if report.error == nil {
+            counters.lastSuccessfulSync = clock()
+        }
+        logger.info("sync done", [
+            ("reason", reason), ("apps", String(appList.count)), ("services", String(desired.services.count)),
+            ("servers", String(desired.serverCount)), ("commands", String(report.commands.count)),
+            ("reload", report.reloaded ? "yes" : "no"), ("ms", String(format: "%.1f", (clock() - started) * 1000)),
+        ])
+        return report
+    }
+
+    /// Why the running HAProxy cannot take this plan through the runtime API alone.
+    static func reloadReasons(plan: ReconcilePlan, live: LiveState, identity: HAProxyIdentity?,
+                              rendered: RenderedConfig, socketProblem: String?) -> [String] {
+        if let socketProblem { return ["HAProxy's runtime socket is not usable (\(socketProblem))"] }
+        guard let identity else { return ["HAProxy's identity is unknown"] }
+        guard let liveHash = identity.structureHash else {
+            return ["HAProxy runs a config not generated by servicerouter"]
+        }
+        if liveHash == rendered.structureHash { return [] }
+        var reasons: [String] = []
+        let wanted = Set(plan.backends.map(\.backend))
+        for b in plan.backends where b.structureChanged {
+            if let l = live.backends[b.backend] {
+                reasons.append("backend \(b.backend): \(l.count) → \(b.slotCount) slots")
+            } else {
+                reasons.append("new backend \(b.backend)")
+            }
+        }
+        for name in live.backendOrder where !wanted.contains(name) {
+            reasons.append("backend \(name) removed")
+        }
+        if reasons.isEmpty { reasons.append("frontends, routing rules or templates changed") }
+        return reasons
+    }
+
+    static func servingEndpoints(_ live: LiveState) -> Set<Endpoint> {
+        var out = Set<Endpoint>()
+        for servers in live.backends.values {
+            for s in servers where s.admin == .ready { if let e = s.endpoint { out.insert(e) } }
+        }
+        return out
+    }
+
+    // MARK: - Fast path
+
+    /// Pushes the current model of the given apps to HAProxy through the runtime API only: reads
+    /// those backends back, plans, sends. Returns false when that is not enough (unknown app,
+    /// structure change, HAProxy restarted, rejected command): the caller then runs `fullSync`.
+    public func flush(appIds: Set<String>) async -> FastPathResult {
+        counters.fastPathBatches += 1
+        var services: [Service] = []
+        var backends: [ProxyName] = []
+        for id in appIds.sorted() {
+            guard let app = apps[id] else { return .needsFullSync("app \(id) is not known yet") }
+            let old = desired.services.filter { $0.appId == id }
+            let hosts = DesiredStateBuilder.hostsToResolve([app])
+            let resolved = hosts.isEmpty ? [:] : await resolver.resolve(hosts)
+            let rebuilt = DesiredStateBuilder.build(apps: [app], options: settings.routing, context: BuildContext(
+                resolvedHosts: resolved, lastKnownHealth: health, incumbentBackends: Set(old.map(\.backend))))
+            // Only task changes are handled here; conflict decisions stay those of the last full pass.
+            for var s in old {
+                guard let fresh = rebuilt.services.first(where: { $0.backend == s.backend }) else {
+                    return .needsFullSync("backend \(s.backend) changed shape")
+                }
+                s.servers = fresh.servers
+                services.append(s)
+                backends.append(s.backend)
+            }
+        }
+        guard !services.isEmpty else { return .done(commands: 0) }
+
+        let live: LiveState
+        do {
+            var commands: [RuntimeCommand] = [.showInfo, .showEnv(name: RenderedConfig.structureVariableName)]
+            commands += backends.map { .showServersState(backend: $0) }
+            let replies = try await runtime.execute(commands)
+            let info = RuntimeReplyParsers.info(replies[0].text)
+            let now = HAProxyIdentity(pid: Int(info["Pid"] ?? "") ?? -1, startTime: Int(info["Start_time_sec"] ?? "") ?? 0,
+                                      structureHash: RuntimeReplyParsers.env(replies[1].text, name: RenderedConfig.structureVariable))
+            if now != identity {
+                return .needsFullSync("HAProxy changed behind our back (pid \(identity?.pid ?? 0) → \(now.pid))")
+            }
+            var servers: [LiveServer] = []
+            for r in replies.dropFirst(2) where r.failure == nil {
+                let s = try RuntimeReplyParsers.serversState(r.text)
+                for b in s.backendOrder { servers += s.backends[b] ?? [] }
+            }
+            live = LiveState(servers: servers)
+        } catch {
+            return .needsFullSync("cannot read HAProxy back: \(error)")
+        }
+
+        let partial = DesiredState(services: services, diagnostics: [])
+        let plan = SlotPlanner.plan(desired: partial, live: live, history: history, now: clock())
+        if let grown = plan.backends.first(where: \.structureChanged) {
+            return .needsFullSync("backend \(grown.backend) needs \(grown.slotCount) slots")
+        }
+        for s in services {
+            if let i = desired.services.firstIndex(where: { $0.backend == s.backend }) { desired.services[i] = s }
+        }
+        if settings.reloadAlways, !plan.commands.isEmpty {
+            return .needsFullSync("reload-always mode")
+        }
+        let failures = await send(plan.commands)
+        if !failures.isEmpty {
+            return .needsFullSync("runtime command rejected: \(failures[0].command) → \(failures[0].failure ?? "")")
+        }
+        adopt(plan)
+        if !plan.commands.isEmpty { fileDirty = true }
+        return .done(commands: plan.commands.count)
+    }
+
+    public enum FastPathResult: Sendable, Equatable {
+        case done(commands: Int)
+        case needsFullSync(String)
+    }
+
+    /// Writes the config file when slot contents changed since it was last written, so an HAProxy
+    /// restart or reload keeps every task. Called on a timer (off the hot path).
+    public func writeConfigIfDirty() async {
+        guard fileDirty, !settings.dryRun else { return }
+        let plan = ReconcilePlan(backends: desired.services.compactMap { assignment[$0.backend] }, commands: [])
+        do {
+            let rendered = try ConfigRenderer.render(desired: desired, plan: plan, templates: settings.templates, options: settings.render)
+            guard rendered.structureHash == identity?.structureHash else {
+                // The structure moved on (a reload is pending): the full pass writes the file.
+                return
+            }
+            if store.read() != rendered.text { try store.replace(with: rendered.text) }
+            fileDirty = false
+        } catch {
+            logger.error("config file not updated; will retry", [("reason", "\(error)")])
+        }
+    }
+
+    // MARK: - Applying
+
+    /// Sends commands; returns the rejected ones.
+    private func send(_ commands: [RuntimeCommand]) async -> [RuntimeReply] {
+        guard !commands.isEmpty else { return [] }
+        do {
+            let replies = try await runtime.execute(commands)
+            counters.commandsSent += commands.count
+            let failed = replies.filter { $0.failure != nil }
+            counters.commandsFailed += failed.count
+            if logger.isDebug {
+                for c in commands { logger.debug("runtime command", [("cmd", c.text)]) }
+            }
+            logger.info("runtime commands applied", [("count", String(commands.count)), ("failed", String(failed.count))])
+            for f in failed.prefix(5) {
+                logger.error("runtime command rejected", [("cmd", f.command.text), ("reply", f.failure ?? "")])
+            }
+            return failed
+        } catch {
+            counters.commandsFailed += commands.count
+            logger.error("runtime commands not applied", [("count", String(commands.count)), ("reason", "\(error)")])
+            return [RuntimeReply(command: commands[0], text: "", failure: "\(error)")]
+        }
+    }
+
+    private func adopt(_ plan: ReconcilePlan) {
+        history.record(plan, at: clock())
+        for b in plan.backends { assignment[b.backend] = b }
+        let names = Set(desired.services.map(\.backend))
+        if assignment.count > names.count * 2 + 16 {
+            assignment = assignment.filter { names.contains($0.key) }
+            history.forget(backendsNotIn: names)
+        }
+    }
+
+    private struct ReloadOutcome {
+        var written = false
+        var reloaded = false
+        var error: String?
+    }
+
+    /// Candidate → `haproxy -c` → atomic rename → reload. An invalid candidate is never loaded.
+    private func reload(_ rendered: RenderedConfig, reasons: [String], planned: ReconcilePlan) async -> ReloadOutcome {
+        var outcome = ReloadOutcome()
+        let candidate: String
+        do {
+            candidate = try store.writeCandidate(rendered.text)
+        } catch {
+            outcome.error = "\(error)"
+            logger.error("config not written; HAProxy untouched", [("reason", "\(error)")])
+            return outcome
+        }
+        do {
+            try await control.validate(configPath: candidate)
+        } catch {
+            counters.invalidConfigs += 1
+            store.rejectCandidate()
+            outcome.error = "candidate config rejected: \(error)"
+            logger.error("candidate config rejected by haproxy -c; HAProxy keeps the last good config",
+                         [("reason", "\(error)"), ("kept", store.rejectedPath)])
+            return outcome
+        }
+        do {
+            try store.installCandidate()
+            outcome.written = true
+        } catch {
+            outcome.error = "\(error)"
+            logger.error("config not installed; HAProxy untouched", [("reason", "\(error)")])
+            return outcome
+        }
+        let reasonText = reasons.joined(separator: "; ")
+        do {
+            let result = try await control.reload(runtime: runtime, timeout: settings.reloadTimeout)
+            outcome.reloaded = true
+            let key = reasons.first.map(Self.reasonKey) ?? "other"
+            counters.reloads[key, default: 0] += 1
+            logger.info("HAProxy reloaded", [("reason", reasonText), ("old_pid", result.oldPid.map(String.init) ?? "-"),
+                                             ("new_pid", String(result.newPid)), ("ms", String(format: "%.0f", result.seconds * 1000))])
+        } catch {
+            counters.reloadFailures += 1
+            outcome.error = "reload failed: \(error)"
+            logger.error("reload failed", [("reason", reasonText), ("error", "\(error)")])
+        }
+        return outcome
+    }
+
+    /// A short label for the reload-reason metric.
+    static func reasonKey(_ reason: String) -> String {
+        if reason.hasPrefix("new backend") { return "new_backend" }
+        if reason.hasPrefix("backend") && reason.contains("slots") { return "slots" }
+        if reason.hasPrefix("backend") && reason.hasSuffix("removed") { return "backend_removed" }
+        if reason.hasPrefix("frontends") { return "frontends" }
+        if reason.hasPrefix("runtime command") { return "runtime_fallback" }
+        if reason.hasPrefix("reload-always") { return "reload_always" }
+        if reason.contains("not generated by servicerouter") { return "foreign_config" }
+        if reason.contains("socket") { return "socket_unusable" }
+        return "other"
+    }
+
+    private func log(_ diagnostics: [Diagnostic]) {
+        for d in diagnostics {
+            let fields = [("app", d.appId ?? "-"), ("kind", d.kind.rawValue)]
+            switch d.level {
+            case .error: logger.error(d.message, fields)
+            case .warning: logger.warning(d.message, fields)
+            case .info: logger.info(d.message, fields)
+            }
+        }
+    }
+}
+
+/// One task's status change, from `status_update_event`.
+public struct TaskStatusUpdate: Sendable, Equatable {
+    public var appId: String
+    public var taskId: String
+    public var state: TaskState
+    public var host: String
+    public var ports: [Int]
+    public var ipAddresses: [String]
+    public var version: String?
+
+    public init(appId: String, taskId: String, state: TaskState, host: String, ports: [Int],
+                ipAddresses: [String] = [], version: String? = nil) {
+        self.appId = appId
+        self.taskId = taskId
+        self.state = state
+        self.host = host
+        self.ports = ports
+        self.ipAddresses = ipAddresses
+        self.version = version
+    }
+}

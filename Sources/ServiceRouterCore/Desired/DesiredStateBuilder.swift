@@ -1,0 +1,296 @@
+/// Options that decide which apps and tasks are routed.
+public struct RoutingOptions: Sendable, Equatable {
+    /// `--group` values; `*` matches every app, including apps without a group label.
+    public var groups: [String]
+    /// `--health-check`: only tasks whose Marathon health results are all alive get traffic.
+    public var healthCheck: Bool
+    /// `--strict-mode`: a service port is routed only with `HAPROXY_{n}_ENABLED=true`.
+    public var strictMode: Bool
+    /// `--min-slots`: the smallest slot pool of a backend.
+    public var minSlots: Int
+    /// Ports the shared frontends and the stats listener bind; a service port may not take them.
+    public var reservedPorts: Set<Int>
+
+    public init(groups: [String] = ["*"], healthCheck: Bool = false, strictMode: Bool = false,
+                minSlots: Int = 8, reservedPorts: Set<Int> = []) {
+        self.groups = groups
+        self.healthCheck = healthCheck
+        self.strictMode = strictMode
+        self.minSlots = minSlots
+        self.reservedPorts = reservedPorts
+    }
+}
+
+/// What the builder needs besides Marathon's apps; gathered by the I/O edge beforehand so the
+/// builder stays pure.
+public struct BuildContext: Sendable, Equatable {
+    /// Task host name → IP (numeric hosts need no entry). Missing: the task is skipped.
+    public var resolvedHosts: [String: IPAddress]
+    /// Task id → last known health, for tasks whose health results are missing (Marathon leader
+    /// failover empties `healthCheckResults` for a while: that must not empty a backend).
+    public var lastKnownHealth: [String: Bool]
+    /// Backends HAProxy serves now: in a service-port conflict the incumbent keeps the port.
+    public var incumbentBackends: Set<ProxyName>
+    /// Addresses HAProxy has in service now. A task without health results and without a
+    /// remembered health that HAProxy already serves keeps serving: after a controller restart
+    /// during a Marathon failover, "unknown" must not empty a backend either.
+    public var liveServing: Set<Endpoint>
+
+    public init(resolvedHosts: [String: IPAddress] = [:], lastKnownHealth: [String: Bool] = [:],
+                incumbentBackends: Set<ProxyName> = [], liveServing: Set<Endpoint> = []) {
+        self.resolvedHosts = resolvedHosts
+        self.lastKnownHealth = lastKnownHealth
+        self.incumbentBackends = incumbentBackends
+        self.liveServing = liveServing
+    }
+}
+
+public enum DesiredStateBuilder {
+    /// Host names that must be resolved before `build` (task hosts of host-networked apps).
+    public static func hostsToResolve(_ apps: [MarathonApp]) -> Set<String> {
+        var out = Set<String>()
+        for app in apps where app.networking == .host {
+            for t in app.tasks where !t.host.isEmpty && !IPAddress.isNumeric(t.host) { out.insert(t.host) }
+        }
+        return out
+    }
+
+    /// Health observed in this payload: task id → all results alive. Tasks without results are
+    /// absent (unknown), never "unhealthy".
+    public static func healthObservations(_ apps: [MarathonApp]) -> [String: Bool] {
+        var out: [String: Bool] = [:]
+        for app in apps {
+            for t in app.tasks {
+                if let alive = t.healthAlive { out[t.id] = alive.allSatisfy { $0 } }
+            }
+        }
+        return out
+    }
+
+    public static func build(apps: [MarathonApp], options: RoutingOptions, context: BuildContext = BuildContext()) -> DesiredState {
+        var diagnostics: [Diagnostic] = []
+        var candidates: [Service] = []
+        var seenIds = Set<String>()
+
+        for app in apps.sorted(by: { $0.id < $1.id }) {
+            guard seenIds.insert(app.id).inserted else {
+                diagnostics.append(Diagnostic(.warning, .badApp, appId: app.id, "duplicate app id in Marathon's answer; only the first is used"))
+                continue
+            }
+            do {
+                candidates += try services(of: app, options: options, context: context, diagnostics: &diagnostics)
+            } catch let e as ValidationError {
+                diagnostics.append(Diagnostic(.error, .badLabel, appId: app.id, "app skipped: invalid \(e)"))
+            } catch {
+                diagnostics.append(Diagnostic(.error, .badApp, appId: app.id, "app skipped: \(error)"))
+            }
+        }
+        let resolved = resolveConflicts(candidates, options: options, context: context, diagnostics: &diagnostics)
+        return DesiredState(services: resolved.sorted { $0.backend < $1.backend }, diagnostics: diagnostics)
+    }
+
+    /// Name of the backend (and frontend) of an app's service port, as marathon-lb names it.
+    public static func backendName(appId: String, servicePort: Int) throws -> ProxyName {
+        var id = Substring(appId)
+        if id.hasPrefix("/") { id = id.dropFirst() }
+        do {
+            return try ProxyName(String(id.map { $0 == "/" ? "_" : $0 }) + "_\(servicePort)")
+        } catch {
+            throw ValidationError(field: "id", value: appId, reason: "app id cannot name an HAProxy backend (letters, digits, '.', '-', '_' and '/' only)")
+        }
+    }
+
+    static func services(of app: MarathonApp, options: RoutingOptions, context: BuildContext,
+                         diagnostics: inout [Diagnostic]) throws -> [Service] {
+        guard app.id.hasPrefix("/") || !app.id.isEmpty else {
+            throw ValidationError(field: "id", value: app.id, reason: "empty app id")
+        }
+        // Parse every port's labels first: one invalid value disables the whole app.
+        let labelsByIndex = try app.servicePorts.indices.map { try LabelParser.parse(labels: app.labels, index: $0) }
+        var out: [Service] = []
+        for (index, labels) in labelsByIndex.enumerated() {
+            guard inGroups(labels.groups, options.groups) else { continue }
+            if let enabled = labels.enabled {
+                if !enabled { continue }
+            } else if options.strictMode {
+                continue
+            }
+            let portValue = labels.port?.value ?? app.servicePorts[index]
+            guard let servicePort = try? Port(portValue) else {
+                diagnostics.append(Diagnostic(.warning, .badApp, appId: app.id, "port index \(index) has no service port (\(portValue)); set HAPROXY_\(index)_PORT or let Marathon assign one"))
+                continue
+            }
+            let backend = try backendName(appId: app.id, servicePort: servicePort.value)
+            let check = healthCheck(for: app, index: index)
+            // marathon-lb's order: the MODE label, else an HTTP health check means http, else a
+            // vhost means http, else tcp.
+            let mode: ServiceLabels.Mode = labels.mode ?? (check?.proto == .http || !labels.vhosts.isEmpty ? .http : .tcp)
+            var serviceLabels = labels
+            if mode == .tcp, !labels.vhosts.isEmpty {
+                diagnostics.append(Diagnostic(.warning, .badLabel, appId: app.id, "HAPROXY_\(index)_VHOST ignored: virtual hosts need mode http, this port is tcp"))
+                serviceLabels.vhosts = []
+                serviceLabels.path = nil
+            }
+            let spec = try check.map { try healthSpec($0, mode: mode, appId: app.id) } ?? nil
+            let overCapacity = max(0, app.maximumOverCapacity.isFinite ? app.maximumOverCapacity : 1)
+            let rollingPeak = Int((Double(max(0, app.instances)) * (1 + overCapacity)).rounded(.up))
+            out.append(Service(
+                appId: app.id, portIndex: index, servicePort: servicePort, backend: backend, mode: mode,
+                labels: serviceLabels, healthCheck: spec,
+                minimumSlots: max(options.minSlots, min(rollingPeak, 100_000)),
+                servers: servers(of: app, index: index, options: options, context: context, diagnostics: &diagnostics),
+                appLabels: app.labels, configChangedAt: app.configChangedAt))
+        }
+        return out
+    }
+
+    static func inGroups(_ appGroups: [String], _ wanted: [String]) -> Bool {
+        if wanted.contains("*") { return true }
+        return appGroups.contains { wanted.contains($0) }
+    }
+
+    /// marathon-lb's choice: the first check that names an explicit `port`, or whose `portIndex`
+    /// is this port. COMMAND checks have nothing HAProxy could check and are ignored.
+    static func healthCheck(for app: MarathonApp, index: Int) -> MarathonHealthCheck? {
+        app.healthChecks.first {
+            $0.proto != .command && $0.proto != .other && ($0.port != nil || $0.portIndex == index)
+        }
+    }
+
+    static func healthSpec(_ c: MarathonHealthCheck, mode: ServiceLabels.Mode, appId: String) throws -> HealthCheckSpec? {
+        func positive(_ v: Int, _ name: String) throws -> Int {
+            guard (1...86_400).contains(v) else {
+                throw ValidationError(field: "healthChecks.\(name)", value: String(v), reason: "must be 1-86400")
+            }
+            return v
+        }
+        let kind: HealthCheckSpec.Kind
+        if mode == .tcp || c.proto.isTCP {
+            kind = .tcp
+        } else {
+            kind = .http(path: try URLPath(c.path ?? "/", field: "healthChecks.path").text)
+        }
+        return HealthCheckSpec(
+            kind: kind,
+            intervalSeconds: try positive(c.intervalSeconds, "intervalSeconds"),
+            timeoutSeconds: try positive(c.timeoutSeconds, "timeoutSeconds"),
+            fall: try positive(c.maxConsecutiveFailures + 1, "maxConsecutiveFailures"),
+            port: try c.port.map { try Port($0, field: "healthChecks.port") },
+            source: c)
+    }
+
+    static func servers(of app: MarathonApp, index: Int, options: RoutingOptions, context: BuildContext,
+                        diagnostics: inout [Diagnostic]) -> [DesiredServer] {
+        let checkHealth = options.healthCheck && !app.healthChecks.isEmpty
+        var out: [DesiredServer] = []
+        var seen = Set<Endpoint>()
+        for task in app.tasks {
+            // Marathon before 1.0 did not report `state`: such a task is running.
+            let routing = task.state?.routing ?? .serve
+            if routing == .none { continue }
+            guard let endpoint = endpoint(of: task, app: app, index: index, context: context, diagnostics: &diagnostics) else { continue }
+            if routing == .serve, checkHealth {
+                let healthy = task.healthAlive.map { $0.allSatisfy { $0 } } ?? context.lastKnownHealth[task.id]
+                    ?? context.liveServing.contains(endpoint)
+                if !healthy { continue }
+            }
+            let desired: DesiredServer.Routing = routing == .serve ? .serve : .drain
+            // Two tasks on one address: the first keeps it (a slot serves one address).
+            guard seen.insert(endpoint).inserted else {
+                diagnostics.append(Diagnostic(.warning, .skippedTask, appId: app.id, "task \(task.id) has the same address \(endpoint) as another task; skipped"))
+                continue
+            }
+            out.append(DesiredServer(taskId: task.id, endpoint: endpoint, routing: desired))
+        }
+        return out.sorted { $0.taskId < $1.taskId }
+    }
+
+    static func endpoint(of task: MarathonTask, app: MarathonApp, index: Int, context: BuildContext,
+                         diagnostics: inout [Diagnostic]) -> Endpoint? {
+        let ip: IPAddress
+        let portNumber: Int?
+        switch app.networking {
+        case .ipPerTask:
+            guard let raw = task.ipAddresses.first(where: IPAddress.isNumeric), let addr = try? IPAddress(raw) else {
+                diagnostics.append(Diagnostic(.warning, .skippedTask, appId: app.id, "task \(task.id) has no usable IP address (IP-per-task); skipped"))
+                return nil
+            }
+            ip = addr
+            let ports = app.containerPorts.isEmpty ? task.ports : app.containerPorts
+            portNumber = index < ports.count ? ports[index] : nil
+        case .host:
+            if task.host.isEmpty {
+                diagnostics.append(Diagnostic(.warning, .skippedTask, appId: app.id, "task \(task.id) has no host; skipped"))
+                return nil
+            }
+            if let numeric = try? IPAddress(task.host) {
+                ip = numeric
+            } else if let resolved = context.resolvedHosts[task.host] {
+                ip = resolved
+            } else {
+                diagnostics.append(Diagnostic(.warning, .unresolvable, appId: app.id, "task \(task.id): host \(ValidationError.quoted(task.host)) does not resolve to an IP address; skipped"))
+                return nil
+            }
+            portNumber = index < task.ports.count ? task.ports[index] : nil
+        }
+        guard let portNumber, let port = try? Port(portNumber) else {
+            diagnostics.append(Diagnostic(.warning, .skippedTask, appId: app.id, "task \(task.id) has no valid port for port index \(index); skipped"))
+            return nil
+        }
+        return Endpoint(ip: ip, port: port)
+    }
+
+    /// Deterministic conflict rules (documented in docs/architecture.md):
+    /// - a service port used by the shared frontends is refused;
+    /// - two apps on one service port: the backend HAProxy already serves keeps it, else the app
+    ///   with the oldest `versionInfo.lastConfigChangeAt`, else the smaller app id;
+    /// - two services claiming the same vhost + path: the higher backend weight keeps it, then the
+    ///   same order as above; the other loses only that vhost.
+    static func resolveConflicts(_ candidates: [Service], options: RoutingOptions, context: BuildContext,
+                                 diagnostics: inout [Diagnostic]) -> [Service] {
+        func older(_ a: Service, _ b: Service) -> Bool {
+            let ai = context.incumbentBackends.contains(a.backend), bi = context.incumbentBackends.contains(b.backend)
+            if ai != bi { return ai }
+            let ac = a.configChangedAt ?? "~", bc = b.configChangedAt ?? "~"
+            if ac != bc { return ac < bc }
+            return (a.appId, a.portIndex) < (b.appId, b.portIndex)
+        }
+        var byPort: [Int: Service] = [:]
+        for s in candidates {
+            if options.reservedPorts.contains(s.servicePort.value) {
+                diagnostics.append(Diagnostic(.error, .conflict, appId: s.appId, "service port \(s.servicePort) is used by servicerouter's shared frontends; port index \(s.portIndex) skipped"))
+                continue
+            }
+            if let other = byPort[s.servicePort.value] {
+                let (winner, loser) = older(s, other) ? (s, other) : (other, s)
+                byPort[s.servicePort.value] = winner
+                diagnostics.append(Diagnostic(.warning, .conflict, appId: loser.appId, "service port \(s.servicePort) is also claimed by \(winner.appId), which keeps it; port index \(loser.portIndex) of \(loser.appId) skipped"))
+            } else {
+                byPort[s.servicePort.value] = s
+            }
+        }
+        var services = byPort.values.sorted { $0.backend < $1.backend }
+
+        struct RouteKey: Hashable { var host: HostName; var path: String }
+        var owner: [RouteKey: Int] = [:]
+        let order = services.indices.sorted { i, j in
+            let a = services[i], b = services[j]
+            if a.labels.backendWeight != b.labels.backendWeight { return a.labels.backendWeight > b.labels.backendWeight }
+            return older(a, b)
+        }
+        for i in order {
+            var kept: [HostName] = []
+            for host in services[i].labels.vhosts {
+                let key = RouteKey(host: host, path: services[i].labels.path?.text ?? "")
+                if let j = owner[key] {
+                    diagnostics.append(Diagnostic(.warning, .conflict, appId: services[i].appId, "vhost \(host)\(key.path) is already routed to \(services[j].appId); removed from \(services[i].backend)"))
+                } else {
+                    owner[key] = i
+                    kept.append(host)
+                }
+            }
+            services[i].labels.vhosts = kept
+        }
+        return services
+    }
+}

@@ -1,0 +1,84 @@
+/// A config template with marathon-lb's names and `{placeholder}` syntax.
+///
+/// Formatted templates follow Python's `str.format` as marathon-lb used it: `{name}` is replaced,
+/// `{{`/`}}` are literal braces, and an unknown `{name}` is an error. Templates marathon-lb never
+/// formatted (HEAD, the frontend heads, the option blocks) keep every brace literal; in those only
+/// servicerouter's own documented placeholders (e.g. `{httpPort}`) are replaced.
+public struct Template: Sendable, Equatable {
+    public var name: String
+    public var text: String
+    public var formatted: Bool
+
+    public init(name: String, text: String, formatted: Bool) {
+        self.name = name
+        self.text = text
+        self.formatted = formatted
+    }
+
+    public struct RenderError: Error, Sendable, Equatable, CustomStringConvertible {
+        public var template: String
+        public var reason: String
+        public var description: String { "template \(template): \(reason)" }
+    }
+
+    public func render(_ values: [String: String]) throws -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count + 64)
+        var i = text.startIndex
+        let end = text.endIndex
+        while i < end {
+            let c = text[i]
+            if c == "{" {
+                let next = text.index(after: i)
+                if formatted, next < end, text[next] == "{" {
+                    out.append("{")
+                    i = text.index(after: next)
+                    continue
+                }
+                if let close = text[next...].firstIndex(of: "}") {
+                    let name = text[next..<close]
+                    if Self.isIdentifier(name) {
+                        if let v = values[String(name)] {
+                            out += v
+                            i = text.index(after: close)
+                            continue
+                        }
+                        if formatted {
+                            throw RenderError(template: self.name, reason: "unknown placeholder {\(name)}")
+                        }
+                    }
+                }
+                out.append("{")
+                i = next
+            } else if c == "}", formatted {
+                let next = text.index(after: i)
+                out.append("}")
+                i = (next < end && text[next] == "}") ? text.index(after: next) : next
+            } else {
+                out.append(c)
+                i = text.index(after: i)
+            }
+        }
+        return out
+    }
+
+    static func isIdentifier(_ s: Substring) -> Bool {
+        guard let f = s.first, f.isLetter || f == "_" else { return false }
+        return s.allSatisfy { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "_" }
+    }
+
+    /// The placeholders a template uses (for validation and docs).
+    public var placeholders: [String] {
+        var out: [String] = []
+        var rest = Substring(text)
+        while let open = rest.firstIndex(of: "{") {
+            let after = rest[rest.index(after: open)...]
+            if after.first == "{" { rest = after.dropFirst(); continue }
+            guard let close = after.firstIndex(of: "}") else { break }
+            let name = after[..<close]
+            if Self.isIdentifier(name), !out.contains(String(name)) { out.append(String(name)) }
+            rest = after[after.index(after: close)...]
+        }
+        return out
+    }
+}

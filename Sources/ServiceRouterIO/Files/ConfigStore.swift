@@ -1,0 +1,103 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct ConfigFileError: Error, CustomStringConvertible, Sendable {
+    public var path: String
+    public var operation: String
+    public var reason: String
+    public var description: String { "\(operation) \(path): \(reason)" }
+}
+
+/// The config file edge: candidate files written next to the live one, renamed into place
+/// atomically, the previous config kept as `<config>.last-good`.
+public struct ConfigStore: Sendable {
+    public let path: String
+    /// Files are created `rw-r-----`: they can carry basic-auth hashes; HAProxy (root or the
+    /// haproxy group) and servicerouter need to read them, nobody else.
+    public var mode: mode_t = 0o640
+
+    public init(path: String) { self.path = path }
+
+    public var candidatePath: String { path + ".candidate" }
+    public var lastGoodPath: String { path + ".last-good" }
+    public var rejectedPath: String { path + ".rejected" }
+
+    public func read() -> String? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Writes `text` to the candidate path (fsync'd) and returns that path.
+    public func writeCandidate(_ text: String) throws -> String {
+        try write(text, to: candidatePath)
+        return candidatePath
+    }
+
+    /// Moves the validated candidate into place; the config it replaces becomes `.last-good`.
+    public func installCandidate() throws {
+        if FileManager.default.fileExists(atPath: path) {
+            _ = unlink(lastGoodPath)
+            // A hard link keeps the old file as last-good without a window where `path` is missing.
+            if link(path, lastGoodPath) != 0 {
+                try? FileManager.default.copyItem(atPath: path, toPath: lastGoodPath)
+            }
+        }
+        guard rename(candidatePath, path) == 0 else {
+            throw ConfigFileError(path: path, operation: "rename \(candidatePath) to", reason: SystemError("rename", target: path).description)
+        }
+        syncDirectory()
+    }
+
+    /// Keeps a rejected candidate for inspection (`<config>.rejected`) and removes the candidate.
+    public func rejectCandidate() {
+        _ = unlink(rejectedPath)
+        _ = rename(candidatePath, rejectedPath)
+    }
+
+    /// Writes a file that HAProxy does not need validated (same structure, new slot contents):
+    /// still through a temporary file and an atomic rename.
+    public func replace(with text: String) throws {
+        try write(text, to: candidatePath)
+        guard rename(candidatePath, path) == 0 else {
+            throw ConfigFileError(path: path, operation: "rename", reason: SystemError("rename", target: path).description)
+        }
+    }
+
+    func write(_ text: String, to file: String) throws {
+        let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        guard fd >= 0 else {
+            let e = SystemError("open", target: file)
+            throw ConfigFileError(path: file, operation: "write", reason: e.description + (e.code == EROFS || e.code == EACCES ? " — is the config directory writable?" : ""))
+        }
+        defer { close(fd) }
+        _ = fchmod(fd, mode)
+        let bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, bytes.count - offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let e = SystemError("write", target: file)
+                _ = unlink(file)
+                throw ConfigFileError(path: file, operation: "write", reason: e.description + (e.code == ENOSPC ? " — the disk is full" : ""))
+            }
+            offset += n
+        }
+        guard fsync(fd) == 0 else {
+            let e = SystemError("fsync", target: file)
+            _ = unlink(file)
+            throw ConfigFileError(path: file, operation: "write", reason: e.description)
+        }
+    }
+
+    private func syncDirectory() {
+        let dir = (path as NSString).deletingLastPathComponent
+        let fd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 {
+            _ = fsync(fd)
+            close(fd)
+        }
+    }
+}

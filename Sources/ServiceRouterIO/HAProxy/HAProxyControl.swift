@@ -1,0 +1,137 @@
+import Foundation
+import ServiceRouterCore
+
+public struct HAProxyControlError: Error, CustomStringConvertible, Sendable {
+    public var operation: String
+    public var reason: String
+    public var hint: String?
+    public var description: String { "\(operation): \(reason)" + (hint.map { " (\($0))" } ?? "") }
+}
+
+/// Validating configs and reloading HAProxy: the process-control edge.
+public protocol HAProxyControl: Sendable {
+    /// `haproxy -c -f <path>`; throws with HAProxy's own messages when the config is invalid.
+    func validate(configPath: String) async throws
+    /// Reloads HAProxy (which re-reads its config file) and returns once the new worker answers.
+    func reload(runtime: any RuntimeAPI, timeout: Double) async throws -> ReloadResult
+    /// The master's reload counters, when a master socket is known.
+    func processList() async throws -> RuntimeReplyParsers.ProcessList?
+}
+
+public struct ReloadResult: Sendable, Equatable {
+    public var oldPid: Int?
+    public var newPid: Int
+    public var seconds: Double
+}
+
+/// Runs a program and collects its exit status and output (blocking; call through `Blocking.run`).
+public enum ProcessRunner {
+    public struct Result: Sendable {
+        public var status: Int32
+        public var output: String
+    }
+
+    public static func run(_ executable: String, _ arguments: [String], timeout: Double = 60) throws -> Result {
+        let p = Process()
+        if executable.contains("/") {
+            p.executableURL = URL(fileURLWithPath: executable)
+            p.arguments = arguments
+        } else {
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = [executable] + arguments
+        }
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let deadline = Monotonic.now() + timeout
+        // Drain the pipe while waiting so a chatty child never blocks on a full pipe.
+        var data = Data()
+        let handle = pipe.fileHandleForReading
+        while true {
+            let chunk = handle.availableData
+            if chunk.isEmpty { break }
+            data.append(chunk)
+            if data.count > 1 << 20 { data = data.suffix(1 << 20) }
+            if Monotonic.now() > deadline { p.terminate(); break }
+        }
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, output: String(decoding: data, as: UTF8.self))
+    }
+}
+
+/// The real HAProxy: validation with the `haproxy` binary, reloads through the master CLI
+/// (`--master-socket`, master-worker mode) or an operator-given shell command (`--command`).
+public struct HAProxyProcessControl: HAProxyControl {
+    public enum ReloadMethod: Sendable, Equatable {
+        case masterSocket(String)
+        case command(String)
+        case none
+    }
+
+    public var binary: String
+    public var method: ReloadMethod
+    public var logger: Logger
+
+    public init(binary: String = "haproxy", method: ReloadMethod, logger: Logger) {
+        self.binary = binary
+        self.method = method
+        self.logger = logger
+    }
+
+    public func validate(configPath: String) async throws {
+        let binary = self.binary
+        let result: ProcessRunner.Result
+        do {
+            result = try await Blocking.run { try ProcessRunner.run(binary, ["-c", "-q", "-f", configPath], timeout: 120) }
+        } catch {
+            throw HAProxyControlError(operation: "validate \(configPath)", reason: "cannot run \(binary): \(error)", hint: "install HAProxy or pass --haproxy-bin")
+        }
+        guard result.status == 0 else {
+            let lines = result.output.split(separator: "\n").filter { $0.contains("ALERT") || $0.contains("rror") }.prefix(8)
+            throw HAProxyControlError(operation: "validate \(configPath)",
+                                      reason: "haproxy -c rejected the config: " + (lines.isEmpty ? result.output.trimmingCharacters(in: .whitespacesAndNewlines) : lines.joined(separator: " | ")),
+                                      hint: nil)
+        }
+    }
+
+    public func processList() async throws -> RuntimeReplyParsers.ProcessList? {
+        guard case .masterSocket(let path) = method else { return nil }
+        let text = try await UnixRuntimeSocket(path: path).raw("show proc")
+        return try RuntimeReplyParsers.processList(text)
+    }
+
+    public func reload(runtime: any RuntimeAPI, timeout: Double) async throws -> ReloadResult {
+        let started = Monotonic.now()
+        let old = try? await runtime.identity()
+        switch method {
+        case .none:
+            throw HAProxyControlError(operation: "reload", reason: "no reload method configured", hint: "pass --master-socket (HAProxy in master-worker mode) or --command")
+        case .masterSocket(let path):
+            do {
+                // HAProxy 2.6 answers nothing to `reload` and closes the connection.
+                _ = try await UnixRuntimeSocket(path: path, timeout: timeout).raw("reload")
+            } catch {
+                throw HAProxyControlError(operation: "reload", reason: "master socket \(path): \(error)", hint: "is HAProxy running with -W -S \(path)?")
+            }
+        case .command(let command):
+            let result = try await Blocking.run { try ProcessRunner.run("/bin/sh", ["-c", command], timeout: timeout) }
+            guard result.status == 0 else {
+                throw HAProxyControlError(operation: "reload", reason: "reload command exited with \(result.status): \(result.output.prefix(500))", hint: nil)
+            }
+        }
+        // The reload is done when a new worker answers on the runtime socket.
+        let deadline = Monotonic.now() + timeout
+        var delay = 0.005
+        while Monotonic.now() < deadline {
+            if let now = try? await runtime.identity(), now.pid != old?.pid || now.startTime != old?.startTime {
+                return ReloadResult(oldPid: old?.pid, newPid: now.pid, seconds: Monotonic.now() - started)
+            }
+            try await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+            delay = min(delay * 2, 0.1)
+        }
+        throw HAProxyControlError(operation: "reload", reason: "no new HAProxy worker answered on \(runtime.path) within \(Int(timeout)) s",
+                                  hint: "check HAProxy's own log; the previous worker keeps serving the last good config")
+    }
+}

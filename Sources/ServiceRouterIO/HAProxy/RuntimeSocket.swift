@@ -1,0 +1,146 @@
+import ServiceRouterCore
+
+/// One command's reply.
+public struct RuntimeReply: Sendable, Equatable {
+    public var command: RuntimeCommand
+    public var text: String
+    /// nil when HAProxy accepted the command; else what it said.
+    public var failure: String?
+
+    public init(command: RuntimeCommand, text: String, failure: String?) {
+        self.command = command
+        self.text = text
+        self.failure = failure
+    }
+}
+
+public struct RuntimeSocketError: Error, CustomStringConvertible, Sendable {
+    public var socket: String
+    public var reason: String
+    public var description: String { "runtime socket \(socket): \(reason)" }
+}
+
+/// The runtime API edge: HAProxy's admin stats socket.
+public protocol RuntimeAPI: Sendable {
+    /// Sends the commands (batched on as few connections as possible) and returns one reply per
+    /// command, in order. Throws when the socket cannot be reached or the replies cannot be matched
+    /// to the commands.
+    func execute(_ commands: [RuntimeCommand]) async throws -> [RuntimeReply]
+    /// Sends one raw line (operator use: `servicerouter socket`) and returns HAProxy's raw answer.
+    func raw(_ line: String) async throws -> String
+    var path: String { get }
+}
+
+/// HAProxy's admin socket over a Unix stream socket, in non-interactive mode: one line per
+/// connection, commands joined with `;`, every reply ended by an empty line.
+public struct UnixRuntimeSocket: RuntimeAPI {
+    public let path: String
+    public var timeout: Double
+    /// Commands per line/connection. HAProxy 2.6 accepted 4,000 `set server` commands (180 KB) on one
+    /// line here but reset the connection at 20,000; 500 keeps lines around 25 KB.
+    public var commandsPerConnection: Int
+
+    public init(path: String, timeout: Double = 5, commandsPerConnection: Int = 500) {
+        self.path = path
+        self.timeout = timeout
+        self.commandsPerConnection = commandsPerConnection
+    }
+
+    public func execute(_ commands: [RuntimeCommand]) async throws -> [RuntimeReply] {
+        guard !commands.isEmpty else { return [] }
+        let path = self.path, timeout = self.timeout, chunk = max(1, commandsPerConnection)
+        return try await Blocking.run {
+            var out: [RuntimeReply] = []
+            out.reserveCapacity(commands.count)
+            var start = 0
+            while start < commands.count {
+                let batch = Array(commands[start..<min(commands.count, start + chunk)])
+                out += try Self.exchange(batch, path: path, timeout: timeout)
+                start += chunk
+            }
+            return out
+        }
+    }
+
+    static func exchange(_ batch: [RuntimeCommand], path: String, timeout: Double) throws -> [RuntimeReply] {
+        let line = batch.map(\.text).joined(separator: ";") + "\n"
+        let conn: Connection
+        do { conn = try Connection.unix(path: path, timeout: timeout) } catch {
+            throw RuntimeSocketError(socket: path, reason: "cannot connect: \(error)")
+        }
+        defer { conn.close() }
+        var splitter = RuntimeReplySplitter()
+        do {
+            try conn.write(line)
+            while splitter.replies.count < batch.count, let chunk = try conn.read(timeout: timeout) {
+                splitter.feed(chunk)
+            }
+        } catch {
+            throw RuntimeSocketError(socket: path, reason: "exchange failed after \(splitter.replies.count) of \(batch.count) replies: \(error)")
+        }
+        guard splitter.replies.count == batch.count else {
+            throw RuntimeSocketError(socket: path, reason: "expected \(batch.count) replies, got \(splitter.replies.count) (unterminated: \(ValidationError.quoted(splitter.pending)))")
+        }
+        return zip(batch, splitter.replies).map { cmd, text in
+            RuntimeReply(command: cmd, text: text, failure: cmd.failure(in: text))
+        }
+    }
+
+    public func raw(_ line: String) async throws -> String {
+        let path = self.path, timeout = self.timeout
+        return try await Blocking.run {
+            let conn: Connection
+            do { conn = try Connection.unix(path: path, timeout: timeout) } catch {
+                throw RuntimeSocketError(socket: path, reason: "cannot connect: \(error)")
+            }
+            defer { conn.close() }
+            try conn.write(line.hasSuffix("\n") ? line : line + "\n")
+            return String(decoding: try conn.readToEnd(timeout: timeout), as: UTF8.self)
+        }
+    }
+}
+
+extension RuntimeAPI {
+    /// Reads the live servers (all backends, or only the given ones).
+    public func liveState(backends: [ProxyName]? = nil) async throws -> LiveState {
+        let commands: [RuntimeCommand] = backends.map { $0.map { .showServersState(backend: $0) } } ?? [.showServersState(backend: nil)]
+        guard !commands.isEmpty else { return LiveState() }
+        var servers: [LiveServer] = []
+        for reply in try await execute(commands) {
+            // "Can't find backend." for a backend that is not live: it simply has no servers.
+            if reply.failure != nil { continue }
+            do {
+                let state = try RuntimeReplyParsers.serversState(reply.text)
+                for name in state.backendOrder { servers += state.backends[name] ?? [] }
+            } catch {
+                throw RuntimeSocketError(socket: path, reason: "\(error)")
+            }
+        }
+        return LiveState(servers: servers)
+    }
+
+    /// Which process is serving, and which config structure it loaded.
+    public func identity() async throws -> HAProxyIdentity {
+        let replies = try await execute([.showInfo, .showEnv(name: RenderedConfig.structureVariableName)])
+        let info = RuntimeReplyParsers.info(replies[0].text)
+        guard let pid = info["Pid"].flatMap({ Int($0) }) else {
+            throw RuntimeSocketError(socket: path, reason: "show info has no Pid: \(ValidationError.quoted(String(replies[0].text.prefix(80))))")
+        }
+        return HAProxyIdentity(pid: pid, startTime: info["Start_time_sec"].flatMap { Int($0) } ?? 0,
+                               structureHash: RuntimeReplyParsers.env(replies[1].text, name: RenderedConfig.structureVariable))
+    }
+}
+
+/// Identifies the HAProxy worker behind the socket: a new pid or start time means a restart or a
+/// reload, and `structureHash` says which generated config it runs (nil: not one of ours).
+public struct HAProxyIdentity: Sendable, Equatable {
+    public var pid: Int
+    public var startTime: Int
+    public var structureHash: String?
+
+    public init(pid: Int, startTime: Int, structureHash: String?) {
+        self.pid = pid
+        self.startTime = startTime
+        self.structureHash = structureHash
+    }
+}
