@@ -28,7 +28,8 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "ServiceRouterIOTests", dependencies: ["ServiceRouterIO", "ServiceRouterCore"]),
         .testTarget(name: "IntegrationTests",
-                    dependencies: ["ServiceRouter", "ServiceRouterIO", "ServiceRouterCore", "MarathonSimulator"]),
+                    dependencies: ["ServiceRouter", "ServiceRouterIO", "ServiceRouterCore", "MarathonSimulator"],
+                    resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -447,6 +447,12 @@ public actor Reconciler {
             counters.reloadFailures += 1
             outcome.error = "reload failed: \(error)"
             logger.error("reload failed", [("reason", reasonText), ("error", "\(error)")])
+            do {
+                try store.restoreLastGood()
+                outcome.written = false
+            } catch {
+                logger.error("could not restore the last good config file", [("reason", "\(error)")])
+            }
         }
         return outcome
     }

@@ -10,7 +10,6 @@ public enum DefaultTemplates {
 
     public static let head = """
     global
-      maxconn 50000
       spread-checks 5
       max-spread-checks 15000
       hard-stop-after 5m

@@ -50,6 +50,17 @@ public struct ConfigStore: Sendable {
         syncDirectory()
     }
 
+    /// Puts `.last-good` back in place after HAProxy failed to load the installed config, so a
+    /// restart does not pick up a config the running HAProxy refused. The refused one is kept as
+    /// `.rejected`.
+    public func restoreLastGood() throws {
+        guard FileManager.default.fileExists(atPath: lastGoodPath) else { return }
+        _ = unlink(rejectedPath)
+        _ = link(path, rejectedPath)
+        let text = String(decoding: FileManager.default.contents(atPath: lastGoodPath) ?? Data(), as: UTF8.self)
+        try replace(with: text)
+    }
+
     /// Keeps a rejected candidate for inspection (`<config>.rejected`) and removes the candidate.
     public func rejectCandidate() {
         _ = unlink(rejectedPath)

@@ -98,20 +98,39 @@ public struct HAProxyProcessControl: HAProxyControl {
 
     public func processList() async throws -> RuntimeReplyParsers.ProcessList? {
         guard case .masterSocket(let path) = method else { return nil }
-        let text = try await UnixRuntimeSocket(path: path).raw("show proc")
-        return try RuntimeReplyParsers.processList(text)
+        // Right after a reload the master re-executes itself: its socket refuses connections, or
+        // accepts one it never answers, for a moment. Retry briefly.
+        var lastError: Error?
+        for attempt in 0..<10 {
+            do {
+                let text = try await UnixRuntimeSocket(path: path, timeout: 1).raw("show proc")
+                return try RuntimeReplyParsers.processList(text)
+            } catch {
+                lastError = error
+                try await Task.sleep(nanoseconds: UInt64(50_000_000 * (attempt + 1)))
+            }
+        }
+        throw lastError!
     }
 
     public func reload(runtime: any RuntimeAPI, timeout: Double) async throws -> ReloadResult {
         let started = Monotonic.now()
         let old = try? await runtime.identity()
+        let failedBefore = (try? await processList())?.failedReloads
         switch method {
         case .none:
             throw HAProxyControlError(operation: "reload", reason: "no reload method configured", hint: "pass --master-socket (HAProxy in master-worker mode) or --command")
         case .masterSocket(let path):
             do {
-                // HAProxy 2.6 answers nothing to `reload` and closes the connection.
-                _ = try await UnixRuntimeSocket(path: path, timeout: timeout).raw("reload")
+                try await Blocking.run {
+                    // HAProxy 2.6 answers nothing to `reload`; the re-executed master may keep the
+                    // connection open, so do not wait for it to close.
+                    let conn = try Connection.unix(path: path, timeout: 5)
+                    defer { conn.close() }
+                    try conn.write("reload\n")
+                    conn.shutdownWrite()
+                    _ = try? conn.read(timeout: 0.2)
+                }
             } catch {
                 throw HAProxyControlError(operation: "reload", reason: "master socket \(path): \(error)", hint: "is HAProxy running with -W -S \(path)?")
             }
@@ -127,6 +146,12 @@ public struct HAProxyProcessControl: HAProxyControl {
         while Monotonic.now() < deadline {
             if let now = try? await runtime.identity(), now.pid != old?.pid || now.startTime != old?.startTime {
                 return ReloadResult(oldPid: old?.pid, newPid: now.pid, seconds: Monotonic.now() - started)
+            }
+            // In master-worker mode a config that passed `haproxy -c` can still fail to load
+            // (e.g. "Cannot raise FD limit"); the master counts it, and keeps the old worker.
+            if let failedBefore, let now = try? await processList(), now.failedReloads > failedBefore {
+                throw HAProxyControlError(operation: "reload", reason: "HAProxy's master reports the new config failed to load (the previous worker keeps serving)",
+                                          hint: "see HAProxy's own log for the [ALERT] line")
             }
             try await Task.sleep(nanoseconds: UInt64(delay * 1e9))
             delay = min(delay * 2, 0.1)

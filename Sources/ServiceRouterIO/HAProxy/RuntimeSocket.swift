@@ -95,6 +95,7 @@ public struct UnixRuntimeSocket: RuntimeAPI {
             }
             defer { conn.close() }
             try conn.write(line.hasSuffix("\n") ? line : line + "\n")
+            conn.shutdownWrite()
             return String(decoding: try conn.readToEnd(timeout: timeout), as: UTF8.self)
         }
     }

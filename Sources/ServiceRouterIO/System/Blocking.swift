@@ -20,3 +20,13 @@ public enum Blocking {
         thread.start()
     }
 }
+
+import Synchronization
+
+/// A flag one thread sets and others poll (stop signals for blocking loops).
+public final class StopFlag: Sendable {
+    private let value = Mutex(false)
+    public init() {}
+    public func set() { value.withLock { $0 = true } }
+    public var isSet: Bool { value.withLock { $0 } }
+}

@@ -39,10 +39,10 @@ public struct TimeoutError: Error, CustomStringConvertible, Sendable {
     public var description: String { "\(operation) \(target): timed out" }
 }
 
-/// A connected stream socket (TCP or Unix). Not shared between threads: each connection is
-/// opened, used and closed by one task (blocking calls run off the cooperative pool,
-/// see `Blocking`).
-public final class Connection {
+/// A connected stream socket (TCP or Unix). Used by one thread at a time: a connection may be
+/// handed to another thread (hence `@unchecked Sendable`), never used from two at once.
+/// Blocking calls run off the cooperative pool (see `Blocking`).
+public final class Connection: @unchecked Sendable {
     public let fd: Int32
     public let peer: String
     private var closed = false

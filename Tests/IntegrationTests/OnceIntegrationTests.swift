@@ -1,0 +1,182 @@
+import Foundation
+import Testing
+import ServiceRouterCore
+import ServiceRouterIO
+@testable import ServiceRouter
+
+/// `once` against a real HAProxy 2.6: task changes go through the runtime API with no reload;
+/// structure changes cause exactly one validated reload.
+@Suite(.enabled(if: HAProxyHarness.isAvailable, "haproxy is not on PATH (.ci/run installs it)"))
+struct OnceIntegrationTests {
+    func reconciler(_ h: HAProxyHarness, httpPort: Int, minSlots: Int = 4, logger: Logger = .silent) throws -> Reconciler {
+        let render = RenderOptions(adminSocket: h.socketPath, httpPort: httpPort, appIdPort: nil, stats: nil)
+        let settings = ControllerSettings(
+            routing: RoutingOptions(groups: ["external"], minSlots: minSlots, reservedPorts: render.reservedPorts),
+            render: render, templates: try TemplateSet(), configPath: h.configPath)
+        return Reconciler(settings: settings, runtime: h.runtime, control: h.control, resolver: CachingHostResolver(), logger: logger)
+    }
+
+    /// Distinct bodies seen over `count` new-connection requests.
+    func seen(port: Int, count: Int = 12, host: String? = nil) -> Set<String> {
+        var out = Set<String>()
+        for _ in 0..<count {
+            if let r = try? httpGet(port: port, host: host) { out.insert(r.status == 200 ? r.body : "status \(r.status)") }
+        }
+        return out
+    }
+
+    @Test func taskChurnChangesRoutingWithoutReload() async throws {
+        let h = try HAProxyHarness(name: "churn")
+        try await h.start()
+        defer { h.stop() }
+        let a = try TaskServer(id: "web.a"), b = try TaskServer(id: "web.b"), c = try TaskServer(id: "web.c"), d = try TaskServer(id: "web.d")
+        let port = try freePort()
+        let r = try reconciler(h, httpPort: try freePort())
+
+        await r.replaceApps([testApp("/web", servicePort: port, tasks: [("web.a", a.port), ("web.b", b.port)])], skipped: [])
+        let first = await r.fullSync(reason: "test")
+        #expect(first.error == nil)
+        #expect(first.reloaded, "the minimal config is not ours: the first pass must reload")
+        #expect(seen(port: port) == ["web.a", "web.b"])
+        let reloads = try await h.reloadCount()
+        let pid = try await h.workerPid()
+
+        // Replace b by c.
+        b.stop()
+        await r.replaceApps([testApp("/web", servicePort: port, tasks: [("web.a", a.port), ("web.c", c.port)])], skipped: [])
+        let second = await r.fullSync(reason: "test")
+        #expect(!second.reloaded)
+        #expect(second.reloadReasons.isEmpty)
+        #expect(!second.commands.isEmpty)
+        #expect(seen(port: port) == ["web.a", "web.c"])
+
+        // Add d, then kill a.
+        await r.replaceApps([testApp("/web", servicePort: port, tasks: [("web.a", a.port), ("web.c", c.port), ("web.d", d.port)], instances: 2)], skipped: [])
+        let third = await r.fullSync(reason: "test")
+        #expect(third.reloadReasons.isEmpty)
+        #expect(seen(port: port, count: 15) == ["web.a", "web.c", "web.d"])
+        a.stop()
+        await r.replaceApps([testApp("/web", servicePort: port, tasks: [("web.c", c.port), ("web.d", d.port)])], skipped: [])
+        let fourth = await r.fullSync(reason: "test")
+        #expect(fourth.reloadReasons.isEmpty)
+        #expect(seen(port: port) == ["web.c", "web.d"])
+
+        // HAProxy's own view: same worker, no reload.
+        #expect(try await h.reloadCount() == reloads)
+        #expect(try await h.workerPid() == pid)
+
+        // Nothing changed → no command at all.
+        let idle = await r.fullSync(reason: "test")
+        #expect(idle.commands.isEmpty)
+        #expect(!idle.reloaded)
+    }
+
+    @Test func newPortOrVhostCausesExactlyOneReload() async throws {
+        let h = try HAProxyHarness(name: "reload")
+        try await h.start()
+        defer { h.stop() }
+        let a = try TaskServer(id: "api.a"), b = try TaskServer(id: "shop.b")
+        let httpPort = try freePort(), apiPort = try freePort(), shopPort = try freePort()
+        let r = try reconciler(h, httpPort: httpPort)
+        let api = testApp("/api", servicePort: apiPort, tasks: [("api.a", a.port)])
+        await r.replaceApps([api], skipped: [])
+        _ = await r.fullSync(reason: "test")
+        let before = try await h.reloadCount()
+
+        // A new app (new port and a vhost): one reload.
+        let shop = testApp("/shop", servicePort: shopPort, tasks: [("shop.b", b.port)],
+                           labels: ["HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "shop.example.com"])
+        await r.replaceApps([api, shop], skipped: [])
+        let s = await r.fullSync(reason: "test")
+        #expect(s.reloaded)
+        #expect(s.reloadReasons.contains { $0.contains("new backend shop_\(shopPort)") })
+        #expect(try await h.reloadCount() == before + 1)
+        #expect(try httpGet(port: httpPort, host: "shop.example.com").body == "shop.b")
+        #expect(try httpGet(port: shopPort).body == "shop.b")
+
+        // A vhost change on an existing app: one reload.
+        var moved = shop
+        moved.labels["HAPROXY_0_VHOST"] = "store.example.com"
+        await r.replaceApps([api, moved], skipped: [])
+        let v = await r.fullSync(reason: "test")
+        #expect(v.reloaded)
+        #expect(try await h.reloadCount() == before + 2)
+        #expect(try httpGet(port: httpPort, host: "store.example.com").body == "shop.b")
+        #expect(try httpGet(port: httpPort, host: "shop.example.com").status == 503)
+
+        // Again, unchanged: nothing.
+        let idle = await r.fullSync(reason: "test")
+        #expect(!idle.reloaded && idle.commands.isEmpty)
+        #expect(try await h.reloadCount() == before + 2)
+    }
+
+    @Test func restartWithLastWrittenConfigRoutesToSameTasks() async throws {
+        let h = try HAProxyHarness(name: "restart")
+        try await h.start()
+        defer { h.stop() }
+        let a = try TaskServer(id: "svc.a"), b = try TaskServer(id: "svc.b"), c = try TaskServer(id: "svc.c")
+        let port = try freePort()
+        let r = try reconciler(h, httpPort: try freePort())
+        await r.replaceApps([testApp("/svc", servicePort: port, tasks: [("svc.a", a.port), ("svc.b", b.port)])], skipped: [])
+        _ = await r.fullSync(reason: "test")
+        // A runtime-only change (no reload) must still reach the file.
+        await r.replaceApps([testApp("/svc", servicePort: port, tasks: [("svc.a", a.port), ("svc.c", c.port)])], skipped: [])
+        let s = await r.fullSync(reason: "test")
+        #expect(!s.reloaded)
+        #expect(s.configWritten)
+        b.stop()
+
+        try await h.restart()
+        #expect(seen(port: port) == ["svc.a", "svc.c"])
+        let after = await r.fullSync(reason: "test")
+        #expect(!after.reloaded)
+        #expect(after.commands.isEmpty, "the restarted HAProxy already has every task: \(after.commands)")
+    }
+
+    @Test func adoptsLiveSlotsInsteadOfReshuffling() async throws {
+        let h = try HAProxyHarness(name: "adopt")
+        try await h.start()
+        defer { h.stop() }
+        let tasks = try (0..<3).map { try TaskServer(id: "adopt.\($0)") }
+        let port = try freePort(), httpPort = try freePort()
+        let app = testApp("/adopt", servicePort: port, tasks: tasks.map { ($0.id, $0.port) })
+        let first = try reconciler(h, httpPort: httpPort)
+        await first.replaceApps([app], skipped: [])
+        _ = await first.fullSync(reason: "test")
+        let liveBefore = try await h.runtime.liveState()
+
+        // A new controller (restart): it adopts, sends nothing, reloads nothing.
+        let second = try reconciler(h, httpPort: httpPort)
+        var reordered = app
+        reordered.tasks.reverse()
+        await second.replaceApps([reordered], skipped: [])
+        let s = await second.fullSync(reason: "test")
+        #expect(!s.reloaded)
+        #expect(s.commands.isEmpty)
+        #expect(try await h.runtime.liveState() == liveBefore)
+    }
+}
+
+/// Every captured Marathon payload renders a config that HAProxy accepts.
+@Suite(.enabled(if: HAProxyHarness.isAvailable, "haproxy is not on PATH (.ci/run installs it)"))
+struct FixtureConfigTests {
+    static let fixtures = ["marathon15_apps.json", "zdd_apps.json", "zdd_app_blue_marathon1.5.json", "1-nginx.json",
+                           "1-nginx-marathon1.5.json", "app.json", "app_list.json", "app-check-http-example.json"]
+
+    @Test(arguments: fixtures)
+    func renderedConfigPassesHAProxyCheck(_ name: String) throws {
+        let url = try #require(Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Fixtures/marathon"))
+        let (apps, _) = try MarathonDecoding.apps(from: Data(contentsOf: url))
+        let dir = NSTemporaryDirectory() + "sr-fixture-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let render = RenderOptions(adminSocket: dir + "/admin.sock", stats: .init(address: "127.0.0.1", port: 9090))
+        let desired = DesiredStateBuilder.build(apps: apps, options: RoutingOptions(groups: ["*"], reservedPorts: render.reservedPorts))
+        let plan = SlotPlanner.plan(desired: desired, live: LiveState())
+        let config = try ConfigRenderer.render(desired: desired, plan: plan, templates: TemplateSet(), options: render)
+        let path = dir + "/haproxy.cfg"
+        try config.text.write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try ProcessRunner.run("haproxy", ["-c", "-f", path])
+        #expect(result.status == 0, "\(result.output)")
+    }
+}

@@ -1,0 +1,182 @@
+import Foundation
+import ServiceRouterCore
+import ServiceRouterIO
+@testable import ServiceRouter
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real HAProxy 2.6 in master-worker mode, started the way operators (and the external checks)
+/// start it: `haproxy -W -S master.sock -f cfg` with a minimal config (a stats socket, no
+/// frontends). Stopped, with every process it forked, when the test ends.
+final class HAProxyHarness: @unchecked Sendable {
+    let dir: String
+    let configPath: String
+    let socketPath: String
+    let masterPath: String
+    private var process: Process?
+
+    static var isAvailable: Bool {
+        (try? ProcessRunner.run("haproxy", ["-v"]).status) == 0
+    }
+
+    init(name: String = "t") throws {
+        dir = NSTemporaryDirectory() + "sr-\(name)-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        configPath = dir + "/haproxy.cfg"
+        socketPath = dir + "/admin.sock"
+        masterPath = dir + "/master.sock"
+        try Self.minimalConfig(socket: socketPath).write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    static func minimalConfig(socket: String) -> String {
+        """
+        global
+          stats socket \(socket) mode 600 level admin expose-fd listeners
+        defaults
+          mode http
+          timeout connect 3s
+          timeout client 30s
+          timeout server 30s
+
+        """
+    }
+
+    func start() async throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["haproxy", "-W", "-S", masterPath, "-f", configPath]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try p.run()
+        process = p
+        try await waitForSocket()
+    }
+
+    func waitForSocket(timeout: Double = 10) async throws {
+        let deadline = Monotonic.now() + timeout
+        while Monotonic.now() < deadline {
+            if (try? await runtime.identity()) != nil { return }
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        throw RuntimeError("HAProxy did not answer on \(socketPath)")
+    }
+
+    var runtime: UnixRuntimeSocket { UnixRuntimeSocket(path: socketPath) }
+
+    var control: HAProxyProcessControl {
+        HAProxyProcessControl(method: .masterSocket(masterPath), logger: .silent)
+    }
+
+    /// The master's reload counter (HAProxy's own count, not ours).
+    func reloadCount() async throws -> Int {
+        try await control.processList()!.reloads
+    }
+
+    func workerPid() async throws -> Int { try await runtime.identity().pid }
+
+    /// Kills HAProxy (master and workers) and starts it again on the last written config.
+    func restart() async throws {
+        stop()
+        try await Task.sleep(nanoseconds: 100_000_000)
+        try await start()
+    }
+
+    func stop() {
+        guard let p = process, p.isRunning else { return }
+        kill(p.processIdentifier, SIGTERM)
+        let deadline = Monotonic.now() + 5
+        while p.isRunning && Monotonic.now() < deadline { usleep(10_000) }
+        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        p.waitUntilExit()
+        process = nil
+    }
+
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound then released).
+func freePort() throws -> Int {
+    let l = try Listener.tcp(host: "127.0.0.1", port: 0)
+    return l.port
+}
+
+/// A stand-in task: an HTTP listener on 127.0.0.1 answering every request with its id.
+final class TaskServer: @unchecked Sendable {
+    let id: String
+    let listener: Listener
+    var port: Int { listener.port }
+    private let stopped = StopFlag()
+
+    init(id: String) throws {
+        self.id = id
+        listener = try Listener.tcp(host: "127.0.0.1", port: 0)
+        let l = listener, body = id, stopped = self.stopped
+        Blocking.detach(name: "task-\(id)") {
+            while !stopped.isSet {
+                guard let conn = try? l.accept(timeout: 0.2) else { continue }
+                Blocking.detach(name: "task-conn") { Self.serve(conn, body: body) }
+            }
+        }
+    }
+
+    static func serve(_ conn: Connection, body: String) {
+        var buffer: [UInt8] = []
+        while let chunk = try? conn.read(timeout: 5) {
+            buffer += chunk
+            // Answer each complete request (keep-alive aware: requests end with CRLFCRLF, no body).
+            while let end = find(buffer, [13, 10, 13, 10]) {
+                let head = String(decoding: buffer[..<end], as: UTF8.self).lowercased()
+                buffer.removeFirst(end + 4)
+                let close = head.contains("connection: close")
+                let payload = body + "\n"
+                let response = "HTTP/1.1 200 OK\r\nContent-Length: \(payload.utf8.count)\r\nX-Task-Id: \(body)\r\n\(close ? "Connection: close\r\n" : "")\r\n\(payload)"
+                guard (try? conn.write(response)) != nil else { return }
+                if close { return }
+            }
+        }
+    }
+
+    static func find(_ hay: [UInt8], _ needle: [UInt8]) -> Int? {
+        guard hay.count >= needle.count else { return nil }
+        for i in 0...(hay.count - needle.count) where hay[i] == needle[0] {
+            if Array(hay[i..<(i + needle.count)]) == needle { return i }
+        }
+        return nil
+    }
+
+    func stop() {
+        stopped.set()
+        listener.shutdown()
+    }
+
+    deinit { stop() }
+}
+
+
+/// One HTTP/1.1 GET over a fresh connection to 127.0.0.1; returns (status, body).
+func httpGet(port: Int, path: String = "/", host: String? = nil, headers: [String: String] = [:], timeout: Double = 3) throws -> (status: Int, body: String) {
+    let conn = try Connection.tcp(host: "127.0.0.1", port: port, timeout: timeout)
+    defer { conn.close() }
+    var req = "GET \(path) HTTP/1.1\r\nHost: \(host ?? "127.0.0.1")\r\nConnection: close\r\n"
+    for (k, v) in headers { req += "\(k): \(v)\r\n" }
+    try conn.write(req + "\r\n")
+    let raw = String(decoding: try conn.readToEnd(timeout: timeout), as: UTF8.self)
+    guard let line = raw.split(separator: "\r\n").first, line.hasPrefix("HTTP/1."),
+          let status = Int(line.split(separator: " ")[1]) else {
+        throw RuntimeError("bad HTTP response: \(raw.prefix(100))")
+    }
+    let body = raw.range(of: "\r\n\r\n").map { String(raw[$0.upperBound...]) } ?? ""
+    return (status, body.trimmingCharacters(in: .whitespacesAndNewlines))
+}
+
+/// Marathon models for tests.
+func testApp(_ id: String, servicePort: Int, tasks: [(String, Int)], labels: [String: String] = ["HAPROXY_GROUP": "external"],
+             instances: Int? = nil, healthChecks: [MarathonHealthCheck] = []) -> MarathonApp {
+    MarathonApp(id: id, labels: labels, instances: instances ?? tasks.count, version: "2026-01-01T00:00:00.000Z",
+                configChangedAt: "2026-01-01T00:00:00.000Z", servicePorts: [servicePort], healthChecks: healthChecks,
+                tasks: tasks.map { MarathonTask(id: $0.0, appId: id, host: "127.0.0.1", ports: [$0.1], state: .running) })
+}
