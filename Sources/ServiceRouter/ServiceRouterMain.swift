@@ -13,6 +13,7 @@ public enum ServiceRouterMain {
         ("render", "print the haproxy.cfg servicerouter would write"),
         ("status", "per backend: slot → task, address, HAProxy state, Marathon state"),
         ("socket", "send runtime-API commands to HAProxy and print the replies; `socket servers [BACKEND]` for a slot table"),
+        ("templates", "list the config templates, or write their defaults to a directory"),
         ("sim", "run the Marathon simulator (for tests, demos and benchmarks)"),
         ("demo", "start HAProxy, the simulator and the controller, and churn tasks under traffic"),
     ]
@@ -38,6 +39,7 @@ public enum ServiceRouterMain {
             case "status": return try await OnceCommand.run(rest, mode: .status)
             case "socket": return try await SocketCommand.run(rest)
             case "run": return try await RunCommand.run(rest)
+            case "templates": return try await TemplatesCommand.run(rest)
             case "sim": return try await SimCommand.run(rest)
             case "demo": return try await DemoCommand.run(rest)
             default:

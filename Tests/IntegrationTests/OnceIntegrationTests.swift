@@ -180,3 +180,10 @@ struct FixtureConfigTests {
         #expect(result.status == 0, "\(result.output)")
     }
 }
+
+/// In CI (`scripts/test` sets SERVICEROUTER_REQUIRE_HAPROXY=1) the real-HAProxy suites must run.
+@Test func haproxyIsAvailableWhenRequired() {
+    if ProcessInfo.processInfo.environment["SERVICEROUTER_REQUIRE_HAPROXY"] == "1" {
+        #expect(HAProxyHarness.isAvailable, "haproxy must be on PATH: the integration suites would be skipped")
+    }
+}

@@ -13,6 +13,9 @@ public struct ControllerSettings: Sendable {
     /// Benchmark baseline: rewrite and reload on every change, as reload-based controllers do.
     public var reloadAlways: Bool = false
     public var reloadTimeout: Double = 30
+    /// When HAProxy's runtime socket does not answer: reload anyway (`once`, which may run before
+    /// HAProxy), or only write the validated config and retry later (`run`).
+    public var reloadWhenSocketDown = true
 
     public init(routing: RoutingOptions, render: RenderOptions, templates: TemplateSet, configPath: String) {
         self.routing = routing
@@ -189,6 +192,16 @@ public actor Reconciler {
             report.reloadReasons = ["reload-always mode: \(plan.commands.count) slot change(s)"]
         }
         if settings.dryRun { return report }
+
+        if let socketProblem, !settings.reloadWhenSocketDown {
+            // HAProxy is down or restarting: keep the desired state, write it (validated) so a
+            // restart loads it, and let the caller retry; never reload blind.
+            let outcome = await writeValidated(rendered)
+            report.configWritten = outcome.written
+            report.error = outcome.error ?? "HAProxy's runtime socket is not usable (\(socketProblem))"
+            logger.warning("HAProxy not reachable; config written, will apply when it answers", [("reason", socketProblem)])
+            return report
+        }
 
         if report.reloadReasons.isEmpty, !plan.commands.isEmpty {
             let failures = await send(plan.commands)
@@ -406,8 +419,8 @@ public actor Reconciler {
         var error: String?
     }
 
-    /// Candidate → `haproxy -c` → atomic rename → reload. An invalid candidate is never loaded.
-    private func reload(_ rendered: RenderedConfig, reasons: [String], planned: ReconcilePlan) async -> ReloadOutcome {
+    /// Candidate → `haproxy -c` → atomic rename. An invalid candidate is never installed.
+    private func writeValidated(_ rendered: RenderedConfig) async -> ReloadOutcome {
         var outcome = ReloadOutcome()
         let candidate: String
         do {
@@ -433,8 +446,14 @@ public actor Reconciler {
         } catch {
             outcome.error = "\(error)"
             logger.error("config not installed; HAProxy untouched", [("reason", "\(error)")])
-            return outcome
         }
+        return outcome
+    }
+
+    /// Validated write, then reload. An invalid candidate is never loaded.
+    private func reload(_ rendered: RenderedConfig, reasons: [String], planned: ReconcilePlan) async -> ReloadOutcome {
+        var outcome = await writeValidated(rendered)
+        guard outcome.written else { return outcome }
         let reasonText = reasons.joined(separator: "; ")
         do {
             let result = try await control.reload(runtime: runtime, timeout: settings.reloadTimeout)

@@ -1,0 +1,175 @@
+import Foundation
+import ServiceRouterCore
+import ServiceRouterIO
+
+public struct RunSettings: Sendable {
+    /// Full resync from `/v2/apps?embed=apps.tasks` at least this often (seconds).
+    public var resyncInterval: Double = 300
+    /// How often slot changes made through the runtime API are written to the config file.
+    public var fileSyncInterval: Double = 1
+    /// Upper bound of the retry delay when Marathon or HAProxy is unreachable.
+    public var maxBackoff: Double = 30
+    public init() {}
+}
+
+/// `servicerouter run`: the long-running controller. Inputs (events, timers, signals) go through a
+/// coalescing queue; one applier takes a batch at a time: task changes through the fast path
+/// (runtime API only), everything else through a full pass.
+public final class Controller: Sendable {
+    public let reconciler: Reconciler
+    let source: any AppsSource
+    public let queue: InputQueue
+    let logger: Logger
+    let settings: RunSettings
+    private let stopping = StopFlag()
+    private let stats = ControllerStats()
+
+    public init(reconciler: Reconciler, source: any AppsSource, logger: Logger, settings: RunSettings = RunSettings(),
+                queue: InputQueue = InputQueue()) {
+        self.reconciler = reconciler
+        self.source = source
+        self.queue = queue
+        self.logger = logger
+        self.settings = settings
+    }
+
+    /// Asks the controller to stop after the batch in flight (SIGTERM/SIGINT).
+    public func stop() {
+        stopping.set()
+        queue.poke()
+    }
+
+    public var isStopping: Bool { stopping.isSet }
+    public var latencies: ControllerStats { stats }
+
+    /// Runs until `stop()`. `inputs` is the event stream, already mapped to controller inputs.
+    public func run(inputs: AsyncStream<ControllerInput>) async {
+        queue.push(.resync("start-up"))
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [queue] in
+                for await input in inputs {
+                    queue.push(input)
+                }
+            }
+            group.addTask { [queue, settings, reconciler, stopping] in
+                var nextResync = Monotonic.now() + settings.resyncInterval
+                var nextFileSync = Monotonic.now() + settings.fileSyncInterval
+                while !Task.isCancelled && !stopping.isSet {
+                    try? await Task.sleep(nanoseconds: 100_000_000)
+                    let now = Monotonic.now()
+                    if now >= nextResync {
+                        queue.push(.resync("periodic resync (every \(Int(settings.resyncInterval)) s)"))
+                        nextResync = now + settings.resyncInterval
+                    }
+                    if now >= nextFileSync {
+                        await reconciler.writeConfigIfDirty()
+                        nextFileSync = now + settings.fileSyncInterval
+                    }
+                    if let due = queue.nextDeadline, due <= now { queue.poke() }
+                }
+            }
+            await applyLoop()
+            group.cancelAll()
+        }
+        await reconciler.writeConfigIfDirty()
+        logger.info("controller stopped")
+    }
+
+    private func applyLoop() async {
+        var retryDelay = 0.5
+        for await _ in queue.wakeups {
+            if stopping.isSet { break }
+            let batch = queue.drain()
+            if batch.isEmpty { continue }
+            let ok = await apply(batch)
+            if ok {
+                retryDelay = 0.5
+            } else {
+                // Marathon or HAProxy unreachable: keep the desired state, try again later.
+                let delay = retryDelay * Double.random(in: 0.8...1.2)
+                retryDelay = min(retryDelay * 2, settings.maxBackoff)
+                logger.info("will retry", [("in_s", String(format: "%.1f", delay))])
+                let queue = self.queue
+                Task {
+                    try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+                    queue.push(.resync("retry after a failure"))
+                }
+            }
+            if stopping.isSet { break }
+        }
+    }
+
+    /// Applies one batch; false when it could not be applied (and should be retried).
+    private func apply(_ batch: InputQueue.Batch) async -> Bool {
+        if let reason = batch.resync {
+            // A fresh snapshot reflects every event that arrived before it: the batch's task
+            // changes need not be replayed.
+            let fetched: (apps: [MarathonApp], skipped: [SkippedApp])
+            do {
+                fetched = try await source.fetchApps()
+            } catch {
+                logger.error("cannot fetch apps from Marathon; HAProxy keeps its current state", [("reason", "\(error)")])
+                return false
+            }
+            await reconciler.replaceApps(fetched.apps, skipped: fetched.skipped)
+            let report = await reconciler.fullSync(reason: reason)
+            record(batch)
+            return report.error == nil
+        }
+        var affected = Set<String>()
+        var unknown: String?
+        for u in batch.statusUpdates {
+            if await reconciler.applyStatusUpdate(u) { affected.insert(u.appId) } else { unknown = u.appId }
+        }
+        for h in batch.healthChanges {
+            if await reconciler.applyHealthChange(appId: h.appId, instanceId: h.instanceId, alive: h.alive) {
+                affected.insert(h.appId)
+            } else {
+                unknown = h.appId
+            }
+        }
+        if let unknown {
+            // Marathon knows something we do not (a new app, or a task of one): fetch soon.
+            queue.push(.structureChanged("event for unknown app or task \(unknown)"))
+        }
+        guard !affected.isEmpty else { return true }
+        let result = await reconciler.flush(appIds: affected)
+        record(batch)
+        if case .needsFullSync(let why) = result {
+            logger.info("fast path not enough; full pass on the current model", [("why", why)])
+            let report = await reconciler.fullSync(reason: why)
+            return report.error == nil
+        }
+        return true
+    }
+
+    private func record(_ batch: InputQueue.Batch) {
+        if let t = batch.oldestEventAt { stats.record(Monotonic.now() - t, events: batch.events) }
+    }
+}
+
+/// Event-to-applied latencies (seconds) and batch sizes, for metrics and benchmarks.
+public final class ControllerStats: Sendable {
+    private struct State {
+        var latencies: [Double] = []
+        var batches = 0
+        var events = 0
+    }
+    private let state = Mutex(State())
+
+    func record(_ latency: Double, events: Int) {
+        state.withLock {
+            $0.batches += 1
+            $0.events += events
+            if $0.latencies.count >= 100_000 { $0.latencies.removeFirst($0.latencies.count / 2) }
+            $0.latencies.append(latency)
+        }
+    }
+
+    public var batches: Int { state.withLock { $0.batches } }
+    public var events: Int { state.withLock { $0.events } }
+    public var latencies: [Double] { state.withLock { $0.latencies } }
+    public func reset() { state.withLock { $0 = State() } }
+}
+
+import Synchronization
