@@ -110,19 +110,19 @@ public enum TaskState: String, Sendable, Equatable, CaseIterable {
         case .running: .serve
         // Marathon's signal that the task still serves for its kill grace period.
         case .killing: .drain
-        // The agent is partitioned: the task may still be alive but new requests would likely
-        // fail; existing connections finish.
-        case .unreachable: .drain
+        // The agent is partitioned (LOST is what Marathon before 1.4 called it): the task may
+        // still be alive but new requests would likely fail; existing connections finish.
+        case .unreachable, .lost: .drain
         // Not started yet: no traffic until TASK_RUNNING.
         case .staging, .starting: .none
         // Terminal, or unknown to Mesos: the slot is freed.
-        case .finished, .failed, .killed, .lost, .error, .dropped, .gone, .goneByOperator, .unknown: .none
+        case .finished, .failed, .killed, .error, .dropped, .gone, .goneByOperator, .unknown: .none
         }
     }
 
     public var isTerminal: Bool {
         switch self {
-        case .finished, .failed, .killed, .lost, .error, .dropped, .gone, .goneByOperator, .unknown: true
+        case .finished, .failed, .killed, .error, .dropped, .gone, .goneByOperator, .unknown: true
         default: false
         }
     }
