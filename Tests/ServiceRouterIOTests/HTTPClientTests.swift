@@ -51,7 +51,7 @@ struct HTTPClientTests {
         let seen = try #require(server.requests.first)
         #expect(seen.method == "GET")
         #expect(seen.target == "/v2/apps?embed=apps.tasks&embed=apps.deployments")
-        #expect(seen.headers["Accept"] == "application/json")
+        #expect(seen.headers.values("Accept") == ["application/json"])
         #expect(seen.headers["Host"] == "127.0.0.1:\(server.port)")
         #expect(seen.headers["User-Agent"] == "servicerouter")
     }
@@ -126,7 +126,7 @@ struct HTTPClientTests {
         await #expect { try await client(transport).send(HTTPRequest(url: server.url), timeout: 0.3) }
             throws: { clientError($0)?.kind == .timeout }
         let elapsed = Monotonic.now() - start
-        #expect(elapsed >= 0.25 && elapsed < 1.5, "took \(elapsed) s")
+        #expect(elapsed >= 0.25 && elapsed < 2, "took \(elapsed) s")
     }
 
     @Test(arguments: transports)
@@ -180,11 +180,12 @@ struct HTTPClientTests {
             throws: { clientError($0)?.kind == .invalidResponse }
     }
 
-    @Test func userInfoBecomesBasicAuthAndStaysOffTheWire() async throws {
+    @Test(arguments: transports)
+    func userInfoBecomesBasicAuthAndStaysOffTheWire(transport: HTTPClient.Transport) async throws {
         let server = try TestHTTPServer { _, peer in peer.respond(200) }
         defer { server.stop() }
         let url = URL(string: "http://marathon:p%40ss@127.0.0.1:\(server.port)/v2/info")!
-        _ = try await HTTPClient().send(HTTPRequest(url: url), timeout: 5)
+        _ = try await client(transport).send(HTTPRequest(url: url), timeout: 5)
         let seen = try #require(server.requests.first)
         #expect(seen.headers["Authorization"] == "Basic " + Data("marathon:p@ss".utf8).base64EncodedString())
         #expect(seen.target == "/v2/info")

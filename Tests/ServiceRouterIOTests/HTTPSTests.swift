@@ -26,7 +26,7 @@ private func run(_ arguments: [String], in directory: URL) throws -> (status: In
 }
 
 /// A throwaway CA and a server certificate for 127.0.0.1 it signed, in a fresh temporary folder.
-private struct ThrowawayPKI {
+private struct ThrowawayPKI: Sendable {
     let directory: URL
     var caPath: String { directory.appendingPathComponent("ca.pem").path }
     var certPath: String { directory.appendingPathComponent("server.pem").path }
@@ -64,7 +64,8 @@ private struct ThrowawayPKI {
 private struct SetupError: Error, CustomStringConvertible { var description: String }
 
 /// `openssl s_server -www` on 127.0.0.1 (answers any request with an HTTP/1.0 status page).
-private final class OpenSSLServer {
+/// @unchecked: created, used and stopped by one test; `Process` is only touched from there.
+private final class OpenSSLServer: @unchecked Sendable {
     let process = Process()
     let port: Int
     private let stdin = Pipe()
@@ -107,27 +108,30 @@ private func foundationNetworkingLibrary() -> String? {
     return nil
 }
 
+// Setup (key generation, openssl processes) blocks, so it runs through `offPool`: on a small
+// machine, blocking a shared pool here starves the timing-sensitive tests.
 @Suite("HTTPS through URLSession", .enabled(if: hasOpenSSL, "needs /usr/bin/openssl"))
 struct HTTPSTests {
-    @Test func throwawayChainIsValidForOpenSSLItself() throws {
+    @Test func throwawayChainIsValidForOpenSSLItself() async throws {
         // The control: with the CA given explicitly, OpenSSL accepts the server. So a failure
         // below is about trust configuration, not a broken test certificate.
-        let pki = try ThrowawayPKI()
+        let pki = try await offPool { try ThrowawayPKI() }
         defer { pki.remove() }
-        let server = try OpenSSLServer(pki: pki)
+        let server = try await offPool { try OpenSSLServer(pki: pki) }
         defer { server.stop() }
-        let trusted = try run([opensslPath, "s_client", "-connect", "127.0.0.1:\(server.port)", "-CAfile", pki.caPath,
-                               "-verify_return_error", "-verify_ip", "127.0.0.1", "-brief"], in: pki.directory)
+        let sClient = [opensslPath, "s_client", "-connect", "127.0.0.1:\(server.port)", "-verify_return_error", "-brief"]
+        let trusted = try await offPool {
+            try run(sClient + ["-CAfile", pki.caPath, "-verify_ip", "127.0.0.1"], in: pki.directory)
+        }
         #expect(trusted.status == 0, "\(trusted.output)")
-        let untrusted = try run([opensslPath, "s_client", "-connect", "127.0.0.1:\(server.port)",
-                                 "-CAfile", "/dev/null", "-verify_return_error", "-brief"], in: pki.directory)
+        let untrusted = try await offPool { try run(sClient + ["-CAfile", "/dev/null"], in: pki.directory) }
         #expect(untrusted.status != 0)
     }
 
     @Test func urlSessionVerifiesTheServerCertificate() async throws {
-        let pki = try ThrowawayPKI()
+        let pki = try await offPool { try ThrowawayPKI() }
         defer { pki.remove() }
-        let server = try OpenSSLServer(pki: pki)
+        let server = try await offPool { try OpenSSLServer(pki: pki) }
         defer { server.stop() }
         var url = URLComponents(url: server.url, resolvingAgainstBaseURL: false)!
         url.user = "marathon"
@@ -141,7 +145,7 @@ struct HTTPSTests {
     }
 
     @Test func customCABundleIsRefusedWithAHint() async throws {
-        let pki = try ThrowawayPKI()
+        let pki = try await offPool { try ThrowawayPKI() }
         defer { pki.remove() }
         let client = HTTPClient(caCertificateFile: pki.caPath)
         #expect { try client.checkTLSConfiguration() } throws: { error in
