@@ -82,7 +82,7 @@ extension URL {
 public struct HTTPStream: AsyncSequence, Sendable {
     public typealias Element = HTTPResponsePart
     let parts: AsyncThrowingStream<HTTPResponsePart, Error>
-    let token: CancelToken
+    let token: HTTPCancellation
 
     public func makeAsyncIterator() -> AsyncThrowingStream<HTTPResponsePart, Error>.AsyncIterator {
         parts.makeAsyncIterator()
@@ -164,15 +164,15 @@ public struct HTTPClient: Sendable {
     }
 
     func open(_ request: HTTPRequest, idleTimeout: Double, deadline: Double?) -> HTTPStream {
-        let token = CancelToken()
+        let token = HTTPCancellation()
         let (parts, continuation) = AsyncThrowingStream<HTTPResponsePart, Error>.makeStream()
         continuation.onTermination = { _ in token.cancel() }
         // `HTTPStream.cancel()` ends the consumer's iteration at once, whatever the transport.
         token.onCancel { continuation.finish() }
         let stream = HTTPStream(parts: parts, token: token)
-        let target: Target
+        let target: HTTPTarget
         do {
-            target = try Target(request.url)
+            target = try HTTPTarget(request.url)
             if target.isTLS { try checkTLSConfiguration() }
             try Self.validate(request)
         } catch {
@@ -216,7 +216,7 @@ public struct HTTPClient: Sendable {
 }
 
 /// Where a URL points, in the forms the request line and the socket need.
-struct Target: Sendable {
+struct HTTPTarget: Sendable {
     var url: URL
     var isTLS: Bool
     var host: String
@@ -259,7 +259,7 @@ struct Target: Sendable {
 }
 
 /// A cancellation flag plus actions to run once when it is set.
-final class CancelToken: Sendable {
+final class HTTPCancellation: Sendable {
     private let state = Mutex<(cancelled: Bool, actions: [@Sendable () -> Void])>((false, []))
 
     var isCancelled: Bool { state.withLock { $0.cancelled } }
@@ -292,9 +292,9 @@ final class CancelToken: Sendable {
 /// another thread.
 struct SocketExchange {
     var request: HTTPRequest
-    var target: Target
+    var target: HTTPTarget
     var userAgent: String
-    var token: CancelToken
+    var token: HTTPCancellation
 
     func run(connectTimeout: Double, idleTimeout: Double, deadline: Double?,
              emit: (HTTPResponsePart) -> Void) throws {
@@ -320,10 +320,10 @@ struct SocketExchange {
         while !token.isCancelled {
             let now = Monotonic.now()
             let idleLimit = lastByte + idleTimeout
-            if let deadline, deadline <= min(now, idleLimit) {
+            if let deadline, now >= deadline {
                 throw HTTPClientError(.timeout, url: request.url, "no complete response within the timeout")
             }
-            if idleLimit <= now {
+            if now >= idleLimit {
                 throw HTTPClientError(.idle, url: request.url, "no data for \(seconds(idleTimeout)) s")
             }
             let wait = min(HTTPClient.pollSlice, min(idleLimit, deadline ?? idleLimit) - now)
@@ -365,7 +365,7 @@ struct SocketExchange {
     }
 }
 
-func seconds(_ value: Double) -> String {
+fileprivate func seconds(_ value: Double) -> String {
     value == value.rounded() ? String(Int(value)) : String(format: "%.3g", value)
 }
 
@@ -375,8 +375,8 @@ func seconds(_ value: Double) -> String {
 /// libcurl reads them. Redirects are handed back, not followed. Idle and overall timeouts are
 /// enforced by a watchdog here rather than trusted to URLSession's own timers.
 enum URLSessionExchange {
-    static func start(_ request: HTTPRequest, target: Target, userAgent: String, idleTimeout: Double,
-                      deadline: Double?, token: CancelToken,
+    static func start(_ request: HTTPRequest, target: HTTPTarget, userAgent: String, idleTimeout: Double,
+                      deadline: Double?, token: HTTPCancellation,
                       continuation: AsyncThrowingStream<HTTPResponsePart, Error>.Continuation) {
         var urlRequest = URLRequest(url: target.bareURL)
         urlRequest.httpMethod = request.method
@@ -393,7 +393,7 @@ enum URLSessionExchange {
         // Backstops only; the watchdog below fires first.
         configuration.timeoutIntervalForRequest = idleTimeout + 5
         configuration.timeoutIntervalForResource = deadline.map { max(1, $0 - Monotonic.now() + 5) } ?? 365 * 86400
-        let bridge = DataBridge(url: request.url, continuation: continuation)
+        let bridge = URLSessionDataBridge(url: request.url, continuation: continuation)
         let queue = OperationQueue()
         queue.maxConcurrentOperationCount = 1  // body chunks must stay in order
         let session = URLSession(configuration: configuration, delegate: bridge, delegateQueue: queue)
@@ -428,7 +428,7 @@ enum URLSessionExchange {
     }
 }
 
-final class DataBridge: NSObject, URLSessionDataDelegate, @unchecked Sendable {
+final class URLSessionDataBridge: NSObject, URLSessionDataDelegate, @unchecked Sendable {
     // @unchecked: the only mutable state is behind the Mutex; the rest is immutable.
     private let url: URL
     private let continuation: AsyncThrowingStream<HTTPResponsePart, Error>.Continuation
