@@ -1,0 +1,40 @@
+/// Exponential backoff with jitter for reconnect loops. Pure: the caller passes the random number,
+/// so tests can pin it.
+///
+/// Delay n (from 0) is `initial × multiplierⁿ`, capped at `maximum`, then scaled by a factor drawn
+/// uniformly from [1 − jitter, 1 + jitter) and capped at `maximum` again. The jitter keeps many
+/// servicerouter instances from reconnecting to a recovering Marathon leader in lockstep.
+public struct Backoff: Sendable, Equatable {
+    public let initial: Double
+    public let maximum: Double
+    public let multiplier: Double
+    public let jitter: Double
+    /// Delays handed out since the last reset.
+    public private(set) var attempts = 0
+    private var base: Double
+
+    /// Out-of-range settings are clamped rather than trapped: they come from the command line.
+    public init(initial: Double = 0.5, maximum: Double, multiplier: Double = 2, jitter: Double = 0.2) {
+        let initial = initial.isFinite && initial > 0 ? initial : 0.5
+        self.initial = initial
+        self.maximum = maximum.isFinite ? max(initial, maximum) : max(initial, 60)
+        self.multiplier = multiplier.isFinite ? max(1, multiplier) : 2
+        self.jitter = jitter.isFinite ? min(1, max(0, jitter)) : 0
+        self.base = initial
+    }
+
+    /// The delay before the next attempt, in seconds. `random` is in [0, 1).
+    public mutating func next(random: Double) -> Double {
+        let r = random.isFinite ? min(max(random, 0), 1) : 0.5
+        let delay = min(maximum, base * (1 - jitter + 2 * jitter * r))
+        base = min(maximum, base * multiplier)
+        attempts += 1
+        return max(0, delay)
+    }
+
+    /// Back to `initial`, after a connection that worked.
+    public mutating func reset() {
+        base = initial
+        attempts = 0
+    }
+}
