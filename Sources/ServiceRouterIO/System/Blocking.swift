@@ -1,14 +1,19 @@
-import Dispatch
 import Foundation
 
 /// Runs blocking system calls off Swift's cooperative thread pool (which has one thread per core:
-/// a blocking `read` there would stall every task). Dispatch grows its pool for blocked work.
+/// a blocking `read` there would stall every task).
+///
+/// Each call gets its own thread. Dispatch's concurrent queues were measured here to run about two
+/// blocked jobs at once on a 2-core machine and to add threads only about once a second, so a slow
+/// DNS lookup or `haproxy -c` would delay an unrelated runtime-socket exchange. A thread costs tens
+/// of microseconds, far less than any exchange it carries.
 public enum Blocking {
-    private static let queue = DispatchQueue(label: "servicerouter.blocking", attributes: .concurrent)
-
     public static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            queue.async { continuation.resume(with: Result { try body() }) }
+            let thread = Thread { continuation.resume(with: Result { try body() }) }
+            thread.name = "servicerouter.blocking"
+            thread.stackSize = 512 << 10
+            thread.start()
         }
     }
 
