@@ -1,7 +1,4 @@
-// Commands whose implementation lands with the event stream and the simulator.
-enum RunCommand {
-    static func run(_ args: [String]) async throws -> Int32 { throw UsageError("run: not available in this build yet") }
-}
+// Commands whose implementation lands with the simulator.
 enum SimCommand {
     static func run(_ args: [String]) async throws -> Int32 { throw UsageError("sim: not available in this build yet") }
 }

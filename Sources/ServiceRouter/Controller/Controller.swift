@@ -9,6 +9,9 @@ public struct RunSettings: Sendable {
     public var fileSyncInterval: Double = 1
     /// Upper bound of the retry delay when Marathon or HAProxy is unreachable.
     public var maxBackoff: Double = 30
+    /// How often HAProxy's identity (pid, start time, loaded structure) is checked, so a restart
+    /// behind our back is noticed and the whole state re-applied even when no event arrives.
+    public var haproxyCheckInterval: Double = 2
     public init() {}
 }
 
@@ -54,6 +57,7 @@ public final class Controller: Sendable {
             group.addTask { [queue, settings, reconciler, stopping] in
                 var nextResync = Monotonic.now() + settings.resyncInterval
                 var nextFileSync = Monotonic.now() + settings.fileSyncInterval
+                var nextCheck = Monotonic.now() + settings.haproxyCheckInterval
                 while !Task.isCancelled && !stopping.isSet {
                     try? await Task.sleep(nanoseconds: 100_000_000)
                     let now = Monotonic.now()
@@ -64,6 +68,12 @@ public final class Controller: Sendable {
                     if now >= nextFileSync {
                         await reconciler.writeConfigIfDirty()
                         nextFileSync = now + settings.fileSyncInterval
+                    }
+                    if now >= nextCheck {
+                        if let change = await reconciler.haproxyChanged() {
+                            queue.push(.reapply(change))
+                        }
+                        nextCheck = Monotonic.now() + settings.haproxyCheckInterval
                     }
                     if let due = queue.nextDeadline, due <= now { queue.poke() }
                 }
@@ -101,6 +111,11 @@ public final class Controller: Sendable {
 
     /// Applies one batch; false when it could not be applied (and should be retried).
     private func apply(_ batch: InputQueue.Batch) async -> Bool {
+        if let reason = batch.reapply, batch.resync == nil, batch.statusUpdates.isEmpty, batch.healthChanges.isEmpty {
+            // HAProxy changed, Marathon did not: re-apply the model we have.
+            let report = await reconciler.fullSync(reason: reason)
+            return report.error == nil
+        }
         if let reason = batch.resync {
             // A fresh snapshot reflects every event that arrived before it: the batch's task
             // changes need not be replayed.
@@ -132,10 +147,16 @@ public final class Controller: Sendable {
             // Marathon knows something we do not (a new app, or a task of one): fetch soon.
             queue.push(.structureChanged("event for unknown app or task \(unknown)"))
         }
-        guard !affected.isEmpty else { return true }
+        guard !affected.isEmpty else {
+            if let reason = batch.reapply {
+                return await reconciler.fullSync(reason: reason).error == nil
+            }
+            return true
+        }
         let result = await reconciler.flush(appIds: affected)
         record(batch)
-        if case .needsFullSync(let why) = result {
+        if case .needsFullSync(var why) = result {
+            if let r = batch.reapply { why += "; \(r)" }
             logger.info("fast path not enough; full pass on the current model", [("why", why)])
             let report = await reconciler.fullSync(reason: why)
             return report.error == nil

@@ -13,6 +13,8 @@ public enum ControllerInput: Sendable, Equatable {
     case structureChanged(String)
     /// SIGHUP, the resync timer, or a fast-path miss: resync now.
     case resync(String)
+    /// HAProxy restarted or changed behind our back: re-apply the current model (no fetch).
+    case reapply(String)
 }
 
 /// A bounded, coalescing queue between the event stream and the applier. A burst of events becomes
@@ -26,14 +28,16 @@ public final class InputQueue: Sendable {
         public var healthChanges: [(appId: String, instanceId: String, alive: Bool)] = []
         /// Resync now (reason).
         public var resync: String?
+        /// Re-apply the model without fetching (reason).
+        public var reapply: String?
         public var events = 0
         /// When the oldest event of the batch arrived (monotonic seconds).
         public var oldestEventAt: Double?
 
-        public var isEmpty: Bool { statusUpdates.isEmpty && healthChanges.isEmpty && resync == nil }
+        public var isEmpty: Bool { statusUpdates.isEmpty && healthChanges.isEmpty && resync == nil && reapply == nil }
 
         public static func == (a: Batch, b: Batch) -> Bool {
-            a.statusUpdates == b.statusUpdates && a.resync == b.resync && a.events == b.events
+            a.statusUpdates == b.statusUpdates && a.resync == b.resync && a.reapply == b.reapply && a.events == b.events
                 && a.healthChanges.elementsEqual(b.healthChanges, by: { $0 == $1 })
         }
     }
@@ -44,6 +48,7 @@ public final class InputQueue: Sendable {
         var health: [String: (appId: String, instanceId: String, alive: Bool)] = [:]
         var healthOrder: [String] = []
         var resync: String?
+        var reapply: String?
         /// A structural event asks for a resync at this (monotonic) time; more events in the
         /// window do not move it (debounce with a bounded delay).
         var resyncAt: Double?
@@ -101,6 +106,8 @@ public final class InputQueue: Sendable {
                 s.resync = s.resync ?? "event stream connected to \(url)"
             case .resync(let reason):
                 s.resync = s.resync ?? reason
+            case .reapply(let reason):
+                s.reapply = s.reapply ?? reason
             case .disconnected:
                 break
             }
@@ -120,6 +127,7 @@ public final class InputQueue: Sendable {
             b.statusUpdates = s.statuses
             b.healthChanges = s.healthOrder.compactMap { s.health[$0] }
             b.resync = s.resync
+            b.reapply = s.reapply
             b.events = s.events
             b.oldestEventAt = s.oldest
             s.statuses.removeAll(keepingCapacity: false)
@@ -127,6 +135,7 @@ public final class InputQueue: Sendable {
             s.health.removeAll(keepingCapacity: false)
             s.healthOrder.removeAll(keepingCapacity: false)
             s.resync = nil
+            s.reapply = nil
             s.events = 0
             s.oldest = nil
             return b

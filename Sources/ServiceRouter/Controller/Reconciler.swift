@@ -286,6 +286,16 @@ public actor Reconciler {
         return out
     }
 
+    /// Checks whether the HAProxy behind the socket is still the one we last applied to. Returns a
+    /// reason when it is not: restarted, reloaded by someone else, running another config, or
+    /// answering again after we last saw it unreachable.
+    public func haproxyChanged() async -> String? {
+        guard let now = try? await runtime.identity() else { return nil }
+        guard now != identity else { return nil }
+        guard let before = identity else { return "HAProxy answers on its runtime socket (pid \(now.pid))" }
+        return "HAProxy changed behind our back (pid \(before.pid) → \(now.pid), structure \(now.structureHash ?? "not ours"))"
+    }
+
     // MARK: - Fast path
 
     /// Pushes the current model of the given apps to HAProxy through the runtime API only: reads

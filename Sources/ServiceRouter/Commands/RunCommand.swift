@@ -1,0 +1,134 @@
+import Dispatch
+import Foundation
+import ServiceRouterCore
+import ServiceRouterIO
+
+/// `servicerouter run`: stays connected to Marathon's event stream and keeps HAProxy in step.
+enum RunCommand {
+    static let runFlags: [FlagSpec] = [
+        FlagSpec(["--sse", "-s"], .switchFlag, help: "accepted for marathon-lb compatibility (run always uses the event stream)"),
+        FlagSpec(["--stream-timeout"], .value, value: "SECONDS", help: "reconnect when the event stream is silent this long (Marathon sends a heartbeat every ~10 s)", default: "30"),
+        FlagSpec(["--max-backoff"], .value, value: "SECONDS", help: "upper bound of the reconnect and retry delay", default: "30"),
+        FlagSpec(["--resync-interval"], .value, value: "SECONDS", help: "full resync from /v2/apps at least this often", default: "300"),
+        FlagSpec(["--haproxy-check-interval"], .value, value: "SECONDS", help: "how often to check that HAProxy was not restarted behind our back", default: "2"),
+        FlagSpec(["--reload-always"], .switchFlag, help: "benchmark baseline: rewrite and reload HAProxy on every change, as reload-based controllers do"),
+    ]
+
+    static var specs: [FlagSpec] {
+        Flags.marathon + Flags.haproxy + Flags.routing + Flags.render + runFlags + Flags.logging + Flags.help
+    }
+
+    static func run(_ args: [String]) async throws -> Int32 {
+        let a = try ArgumentParser.parse(args, specs: specs)
+        if a.has("--help") {
+            printOut(ArgumentParser.help(command: "run", summary: """
+            Run continuously: subscribe to Marathon's event stream, push task changes into HAProxy through \
+            its runtime API within milliseconds, resync from /v2/apps after every (re)connect and every \
+            --resync-interval, and reload (validated) only when frontends change.
+            Signals: SIGTERM/SIGINT finish the batch in flight and exit 0; SIGHUP forces a full resync.
+            """, usage: "servicerouter run --marathon URL --group GROUP [options]", specs: specs))
+            return 0
+        }
+        let opts = try CommonOptions.parse(a)
+        let logger = opts.logger
+        var run = RunSettings()
+        run.resyncInterval = try a.double("--resync-interval", default: 300, range: 1...86_400)
+        run.maxBackoff = try a.double("--max-backoff", default: 30, range: 0.1...3600)
+        run.haproxyCheckInterval = try a.double("--haproxy-check-interval", default: 2, range: 0.1...3600)
+        let streamTimeout = try a.double("--stream-timeout", default: 30, range: 0.1...3600)
+
+        var settings = opts.settings()
+        settings.reloadWhenSocketDown = false
+        settings.reloadAlways = a.has("--reload-always")
+        let reconciler = Reconciler(settings: settings, runtime: UnixRuntimeSocket(path: opts.socketPath),
+                                    control: HAProxyProcessControl(binary: opts.haproxyBinary, method: opts.reloadMethod, logger: logger),
+                                    resolver: CachingHostResolver(), logger: logger)
+        let source: any AppsSource
+        let inputs: AsyncStream<ControllerInput>
+        if let file = opts.appsJSON {
+            // No event stream: resync the file on SIGHUP and every --resync-interval.
+            source = FileAppsSource(path: file)
+            inputs = AsyncStream { _ in }
+        } else {
+            let client = try AppsSourceFactory.marathonClient(opts, logger: logger, streamTimeout: streamTimeout, maxBackoff: run.maxBackoff)
+            source = MarathonAppsSource(client: client)
+            inputs = controllerInputs(client.events(), logger: logger)
+        }
+        let controller = Controller(reconciler: reconciler, source: source, logger: logger, settings: run)
+        let signals = SignalHandlers(controller: controller, logger: logger)
+        logger.info("servicerouter \(ServiceRouterMain.version) starting", [
+            ("marathon", opts.appsJSON ?? opts.marathonURLs.map(\.redacted).joined(separator: ",")),
+            ("groups", opts.routing.groups.joined(separator: ",")), ("config", opts.configPath), ("socket", opts.socketPath),
+            ("reload", opts.masterSocket.map { "master socket \($0)" } ?? opts.reloadCommand.map { _ in "command" } ?? "none"),
+        ])
+        await controller.run(inputs: inputs)
+        withExtendedLifetime(signals) {}
+        return 0
+    }
+
+    /// Maps the Marathon stream to controller inputs, logging what is dropped.
+    static func controllerInputs(_ stream: AsyncStream<StreamHappening>, logger: Logger) -> AsyncStream<ControllerInput> {
+        AsyncStream { continuation in
+            let task = Task {
+                for await happening in stream {
+                    switch happening {
+                    case .connected(let url):
+                        logger.info("event stream connected", [("url", url.redacted)])
+                        continuation.yield(.connected(url.redacted))
+                    case .disconnected(let reason, let retryIn):
+                        logger.warning("event stream disconnected", [("reason", reason), ("retry_in_s", String(format: "%.1f", retryIn))])
+                        continuation.yield(.disconnected(reason))
+                    case .undecodable(let reason):
+                        logger.warning("undecodable event ignored", [("reason", reason)])
+                    case .event(let event):
+                        if let input = input(for: event) { continuation.yield(input) }
+                    }
+                }
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    static func input(for event: MarathonEvent) -> ControllerInput? {
+        switch event {
+        case .statusUpdate(let u):
+            return .statusUpdate(TaskStatusUpdate(appId: u.appId.hasPrefix("/") ? u.appId : "/" + u.appId, taskId: u.taskId,
+                                                  state: u.taskStatus, host: u.host, ports: u.ports,
+                                                  ipAddresses: u.ipAddresses, version: u.version))
+        case .healthChanged(let h):
+            return .healthChanged(appId: h.appId.hasPrefix("/") ? h.appId : "/" + h.appId, instanceId: h.instanceId, alive: h.alive)
+        case .appChanged(_, let type):
+            return .structureChanged(type)
+        case .streamAttached, .other:
+            return nil
+        }
+    }
+}
+
+/// SIGTERM/SIGINT: stop after the batch in flight. SIGHUP: full resync.
+final class SignalHandlers {
+    private let sources: [any DispatchSourceSignal]
+
+    init(controller: Controller, logger: Logger) {
+        var sources: [any DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT, SIGHUP] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                if sig == SIGHUP {
+                    logger.info("SIGHUP: full resync")
+                    controller.queue.push(.resync("SIGHUP"))
+                } else {
+                    logger.info("\(sig == SIGTERM ? "SIGTERM" : "SIGINT"): finishing the batch in flight, then exiting")
+                    controller.stop()
+                }
+            }
+            source.resume()
+            sources.append(source)
+        }
+        self.sources = sources
+    }
+
+    func cancel() { for s in sources { s.cancel() } }
+}
