@@ -22,21 +22,15 @@ private func drain(_ stream: HTTPStream, onBody: (([UInt8]) -> Void)? = nil) asy
 
 private func clientError(_ error: any Error) -> HTTPClientError? { error as? HTTPClientError }
 
-/// Both transports: the hand-written one (http://) and URLSession (what https:// uses).
-private let transports: [HTTPClient.Transport] = [.automatic, .urlSession]
-
-private func client(_ transport: HTTPClient.Transport, maxBodyBytes: Int = 256 << 20) -> HTTPClient {
-    var c = HTTPClient(connectTimeout: 2, maxBodyBytes: maxBodyBytes)
-    c.transport = transport
-    return c
+private func client(maxBodyBytes: Int = 256 << 20) -> HTTPClient {
+    HTTPClient(connectTimeout: 2, maxBodyBytes: maxBodyBytes)
 }
 
 @Suite("HTTPClient")
 struct HTTPClientTests {
     // MARK: one-shot
 
-    @Test(arguments: transports)
-    func fixedResponse(transport: HTTPClient.Transport) async throws {
+    @Test func fixedResponse() async throws {
         let server = try TestHTTPServer { _, peer in
             peer.respond(200, "OK", headers: [("Content-Type", "application/json"), ("X-Marathon-Leader", "http://m1:8080")],
                          body: #"{"apps":[]}"#)
@@ -44,7 +38,7 @@ struct HTTPClientTests {
         defer { server.stop() }
         var request = HTTPRequest(url: server.url("/v2/apps?embed=apps.tasks&embed=apps.deployments"))
         request.headers.add("Accept", "application/json")
-        let response = try await client(transport).send(request, timeout: 5)
+        let response = try await client().send(request, timeout: 5)
         #expect(response.status == 200)
         #expect(response.text == #"{"apps":[]}"#)
         #expect(response.headers["x-marathon-leader"] == "http://m1:8080")
@@ -70,8 +64,7 @@ struct HTTPClientTests {
         #expect(seen.headers["X-One"] == "1")
     }
 
-    @Test(arguments: transports)
-    func chunkedAndCloseDelimitedBodies(transport: HTTPClient.Transport) async throws {
+    @Test func chunkedAndCloseDelimitedBodies() async throws {
         let server = try TestHTTPServer { request, peer in
             if request.path == "/chunked" {
                 peer.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;ext=1\r\nWiki\r\n")
@@ -84,13 +77,12 @@ struct HTTPClientTests {
             }
         }
         defer { server.stop() }
-        let c = client(transport)
+        let c = client()
         #expect(try await c.send(HTTPRequest(url: server.url("/chunked")), timeout: 5).text == "Wikipedia")
         #expect(try await c.send(HTTPRequest(url: server.url("/close")), timeout: 5).text == "until close")
     }
 
-    @Test(arguments: transports)
-    func errorStatusesAndRedirectsAreReturnedNotFollowed(transport: HTTPClient.Transport) async throws {
+    @Test func errorStatusesAndRedirectsAreReturnedNotFollowed() async throws {
         let server = try TestHTTPServer { request, peer in
             if request.path == "/moved" {
                 peer.respond(307, "Temporary Redirect", headers: [("Location", "/elsewhere")])
@@ -99,7 +91,7 @@ struct HTTPClientTests {
             }
         }
         defer { server.stop() }
-        let c = client(transport)
+        let c = client()
         let moved = try await c.send(HTTPRequest(url: server.url("/moved")), timeout: 5)
         #expect(moved.status == 307)
         #expect(moved.headers["Location"] == "/elsewhere")
@@ -109,35 +101,32 @@ struct HTTPClientTests {
         #expect(server.requests.map(\.path) == ["/moved", "/v2/apps"])
     }
 
-    @Test(arguments: transports)
-    func bodyLimit(transport: HTTPClient.Transport) async throws {
+    @Test func bodyLimit() async throws {
         let server = try TestHTTPServer { _, peer in peer.respond(200, body: String(repeating: "x", count: 5000)) }
         defer { server.stop() }
-        await #expect { try await client(transport, maxBodyBytes: 1000).send(HTTPRequest(url: server.url), timeout: 5) }
+        await #expect { try await client(maxBodyBytes: 1000).send(HTTPRequest(url: server.url), timeout: 5) }
             throws: { clientError($0)?.kind == .bodyTooLarge }
-        #expect(try await client(transport, maxBodyBytes: 5000).send(HTTPRequest(url: server.url), timeout: 5).body.count == 5000)
+        #expect(try await client(maxBodyBytes: 5000).send(HTTPRequest(url: server.url), timeout: 5).body.count == 5000)
     }
 
-    @Test(arguments: transports)
-    func hangingServerTimesOut(transport: HTTPClient.Transport) async throws {
+    @Test func hangingServerTimesOut() async throws {
         let server = try TestHTTPServer { _, peer in peer.hang() }
         defer { server.stop() }
         let start = Monotonic.now()
-        await #expect { try await client(transport).send(HTTPRequest(url: server.url), timeout: 0.3) }
+        await #expect { try await client().send(HTTPRequest(url: server.url), timeout: 0.3) }
             throws: { clientError($0)?.kind == .timeout }
         let elapsed = Monotonic.now() - start
         #expect(elapsed >= 0.25 && elapsed < 10, "took \(elapsed) s")
     }
 
-    @Test(arguments: transports)
-    func slowTrickleStillHitsTheOverallTimeout(transport: HTTPClient.Transport) async throws {
+    @Test func slowTrickleStillHitsTheOverallTimeout() async throws {
         // One byte every 0.1 s never trips an idle timer; the whole-exchange timeout must still fire.
         let server = try TestHTTPServer { _, peer in
             peer.send("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
             while peer.pause(0.1) { peer.send("x") }
         }
         defer { server.stop() }
-        await #expect { try await client(transport).send(HTTPRequest(url: server.url), timeout: 0.5) }
+        await #expect { try await client().send(HTTPRequest(url: server.url), timeout: 0.5) }
             throws: { clientError($0)?.kind == .timeout }
     }
 
@@ -152,9 +141,9 @@ struct HTTPClientTests {
         }
     }
 
-    /// Socket transport only: swift-corelibs-foundation's URLSession traps ("Transfer completed, but
+    /// swift-corelibs-foundation's URLSession (once used for https) trapped ("Transfer completed, but
     /// there's no response", NativeProtocol.swift:240) on a chunked response with trailers.
-    @Test func chunkedTrailersOverTheSocketTransport() async throws {
+    @Test func chunkedTrailers() async throws {
         let server = try TestHTTPServer { _, peer in
             peer.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n")
         }
@@ -180,12 +169,11 @@ struct HTTPClientTests {
             throws: { clientError($0)?.kind == .invalidResponse }
     }
 
-    @Test(arguments: transports)
-    func userInfoBecomesBasicAuthAndStaysOffTheWire(transport: HTTPClient.Transport) async throws {
+    @Test func userInfoBecomesBasicAuthAndStaysOffTheWire() async throws {
         let server = try TestHTTPServer { _, peer in peer.respond(200) }
         defer { server.stop() }
         let url = URL(string: "http://marathon:p%40ss@127.0.0.1:\(server.port)/v2/info")!
-        _ = try await client(transport).send(HTTPRequest(url: url), timeout: 5)
+        _ = try await client().send(HTTPRequest(url: url), timeout: 5)
         let seen = try #require(server.requests.first)
         #expect(seen.headers["Authorization"] == "Basic " + Data("marathon:p@ss".utf8).base64EncodedString())
         #expect(seen.target == "/v2/info")
@@ -202,8 +190,7 @@ struct HTTPClientTests {
 
     // MARK: streaming
 
-    @Test(arguments: transports)
-    func bodyChunksArriveAsTheyAreSent(transport: HTTPClient.Transport) async throws {
+    @Test func bodyChunksArriveAsTheyAreSent() async throws {
         // The server sends the second chunk only after the client has seen the first one.
         let firstSeen = Flag()
         let server = try TestHTTPServer { _, peer in
@@ -214,7 +201,7 @@ struct HTTPClientTests {
             peer.send("event: two\r\ndata: 2\r\n\r\n")
         }
         defer { server.stop() }
-        let stream = client(transport).stream(HTTPRequest(url: server.url("/v2/events")), idleTimeout: 5)
+        let stream = client().stream(HTTPRequest(url: server.url("/v2/events")), idleTimeout: 5)
         let result = try await drain(stream) { _ in firstSeen.set() }
         #expect(result.head?.status == 200)
         #expect(result.head?.headers["Content-Type"] == "text/event-stream")
@@ -223,8 +210,7 @@ struct HTTPClientTests {
         #expect(firstSeen.isSet)
     }
 
-    @Test(arguments: transports)
-    func silenceTripsTheIdleTimeoutButHeartbeatsDoNot(transport: HTTPClient.Transport) async throws {
+    @Test func silenceTripsTheIdleTimeoutButHeartbeatsDoNot() async throws {
         let server = try TestHTTPServer { _, peer in
             peer.startEventStream()
             // 1.2 s of blank-line heartbeats every 0.15 s, then silence.
@@ -234,14 +220,13 @@ struct HTTPClientTests {
         }
         defer { server.stop() }
         let start = Monotonic.now()
-        let stream = client(transport).stream(HTTPRequest(url: server.url), idleTimeout: 0.5)
+        let stream = client().stream(HTTPRequest(url: server.url), idleTimeout: 0.5)
         await #expect { _ = try await drain(stream) } throws: { clientError($0)?.kind == .idle }
         let elapsed = Monotonic.now() - start
         #expect(elapsed > 1.5 && elapsed < 10, "idle timeout after \(elapsed) s")
     }
 
-    @Test(arguments: transports)
-    func cancellingTheConsumerClosesTheConnectionPromptly(transport: HTTPClient.Transport) async throws {
+    @Test func cancellingTheConsumerClosesTheConnectionPromptly() async throws {
         let server = try TestHTTPServer { _, peer in
             peer.startEventStream()
             peer.send("data: {}\r\n\r\n")
@@ -249,7 +234,7 @@ struct HTTPClientTests {
         }
         defer { server.stop() }
         let gotData = Flag()
-        let stream = client(transport).stream(HTTPRequest(url: server.url), idleTimeout: 30)
+        let stream = client().stream(HTTPRequest(url: server.url), idleTimeout: 30)
         let consumer = Task { _ = try? await drain(stream) { _ in gotData.set() } }
         for _ in 0..<200 where !gotData.isSet { try await Task.sleep(nanoseconds: 10_000_000) }
         #expect(gotData.isSet)

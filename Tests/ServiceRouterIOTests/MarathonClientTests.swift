@@ -8,16 +8,11 @@ private let credentials = BasicCredentials(user: "marathon", password: "hunter2:
 private let expectedAuthorization = "Basic " + Data("marathon:hunter2:with:colons".utf8).base64EncodedString()
 
 private func makeClient(_ urls: [URL], streamTimeout: Double = 5, maxBackoff: Double = 30, random: Double = 0.5,
-                        logger: Logger = .silent, transport: HTTPClient.Transport = .automatic) throws -> MarathonClient {
-    var http = HTTPClient(connectTimeout: 2)
-    http.transport = transport
-    return MarathonClient(endpoints: try MarathonEndpoints(urls: urls, credentials: credentials),
-                          http: http, requestTimeout: 5, streamTimeout: streamTimeout,
+                        logger: Logger = .silent) throws -> MarathonClient {
+    MarathonClient(endpoints: try MarathonEndpoints(urls: urls, credentials: credentials),
+                          http: HTTPClient(connectTimeout: 2), requestTimeout: 5, streamTimeout: streamTimeout,
                           maxBackoff: maxBackoff, logger: logger, random: { random })
 }
-
-/// The hand-written transport (http://) and URLSession (what https:// uses).
-private let transports: [HTTPClient.Transport] = [.automatic, .urlSession]
 
 /// A happening and when it was seen (monotonic seconds).
 private struct Seen: Sendable {
@@ -176,8 +171,7 @@ struct MarathonClientTests {
 
     // MARK: event stream
 
-    @Test(arguments: transports)
-    func decodesMarathonFramingWithHeartbeatsAndSplitWrites(transport: HTTPClient.Transport) async throws {
+    @Test func decodesMarathonFramingWithHeartbeatsAndSplitWrites() async throws {
         let server = try TestHTTPServer { _, peer in
             peer.startEventStream()
             peer.send(attachedEvent)
@@ -192,7 +186,7 @@ struct MarathonClientTests {
             peer.hang()
         }
         defer { server.stop() }
-        let seen = try await collect(try makeClient([server.url], transport: transport)) { $0.count >= 4 }
+        let seen = try await collect(try makeClient([server.url])) { $0.count >= 4 }
         let eventsURL = seen.first.flatMap { if case .connected(let u) = $0.happening { u } else { nil } }
         #expect(seen.map(\.happening) == [
             .connected(try #require(eventsURL)),
@@ -252,8 +246,7 @@ struct MarathonClientTests {
         #expect(!happenings.contains { if case .undecodable = $0 { true } else { false } })
     }
 
-    @Test(arguments: transports)
-    func silenceLongerThanTheStreamTimeoutIsADeadStream(transport: HTTPClient.Transport) async throws {
+    @Test func silenceLongerThanTheStreamTimeoutIsADeadStream() async throws {
         let lastSent = Recorder()
         let server = try TestHTTPServer { request, peer in
             peer.startEventStream()
@@ -270,7 +263,7 @@ struct MarathonClientTests {
         }
         defer { server.stop() }
         let terminated = StreamHappening.event(.appChanged(appId: "/gone", eventType: "app_terminated_event"))
-        let seen = try await collect(try makeClient([server.url], streamTimeout: 0.5, transport: transport)) {
+        let seen = try await collect(try makeClient([server.url], streamTimeout: 0.5)) {
             $0.contains(terminated)
         }
         let happenings = seen.map(\.happening)
@@ -284,8 +277,7 @@ struct MarathonClientTests {
         #expect(server.connectionCount == 2)
     }
 
-    @Test(arguments: transports)
-    func streamFollowsRedirectToTheLeader(transport: HTTPClient.Transport) async throws {
+    @Test func streamFollowsRedirectToTheLeader() async throws {
         let leader = try TestHTTPServer { _, peer in
             peer.startEventStream()
             peer.send(attachedEvent)
@@ -296,7 +288,7 @@ struct MarathonClientTests {
             peer.respond(307, headers: [("Location", leader.url(request.target).absoluteString)])
         }
         defer { standby.stop() }
-        let seen = try await collect(try makeClient([standby.url], transport: transport)) { $0.contains(where: isAttached) }
+        let seen = try await collect(try makeClient([standby.url])) { $0.contains(where: isAttached) }
         guard case .connected(let url) = seen.first?.happening else {
             Issue.record("not connected: \(seen.map(\.happening))")
             return
@@ -352,15 +344,14 @@ struct MarathonClientTests {
         #expect(reason.contains("status_update_event"))
     }
 
-    @Test(arguments: transports)
-    func cancellingTheConsumerClosesTheStreamPromptly(transport: HTTPClient.Transport) async throws {
+    @Test func cancellingTheConsumerClosesTheStreamPromptly() async throws {
         let server = try TestHTTPServer { _, peer in
             peer.startEventStream()
             peer.send(attachedEvent)
             peer.hang()
         }
         defer { server.stop() }
-        let client = try makeClient([server.url], transport: transport)
+        let client = try makeClient([server.url])
         let attached = Flag()
         let consumer = Task {
             for await happening in client.events() where isAttached(happening) { attached.set() }

@@ -185,9 +185,8 @@ final class Flag: Sendable {
     func set() { value.store(true, ordering: .relaxed) }
 }
 
-/// Runs slow blocking setup (key generation, child processes) on a thread of its own. Not
-/// `Blocking.run`: its Dispatch queue shares a pool as wide as the CPU count with URLSession's
-/// queues, and on a 2-core machine a few seconds of setup there delays every other test.
+/// Runs slow blocking setup (key generation, child processes) on a thread of its own, so that it
+/// never blocks the cooperative pool the timing-sensitive tests run on.
 func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
         Blocking.detach(name: "test-setup") { continuation.resume(with: Result { try body() }) }

@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Synchronization
 import ServiceRouterCore
 
@@ -47,8 +44,8 @@ public struct HTTPClientError: Error, CustomStringConvertible, Sendable, Equatab
         case idle
         case invalidResponse
         case bodyTooLarge
+        /// TLS could not be set up or the handshake failed (untrusted or wrong certificate, no libssl).
         case tls
-        case unsupported
         case transport
     }
 
@@ -91,21 +88,19 @@ public struct HTTPStream: AsyncSequence, Sendable {
     public func cancel() { token.cancel() }
 }
 
-/// A small HTTP/1.1 client. `http://` is spoken directly over `Connection.tcp` (one connection
-/// per request, `Connection: close`); `https://` goes through FoundationNetworking's URLSession,
-/// which wraps libcurl and its TLS. Redirects are never followed here: callers that want them
-/// (the Marathon client) follow them so that they control which headers go along.
+/// A small HTTP/1.1 client over `Connection.tcp`, one connection per request (`Connection: close`).
+/// `https://` runs the same exchange over a `TLSConnection` (the system's OpenSSL 3, loaded at run
+/// time). Redirects are never followed here: callers that want them (the Marathon client) follow
+/// them so that they control which headers go along.
 public struct HTTPClient: Sendable {
+    /// Bounds the TCP connect, and separately the TLS handshake.
     public var connectTimeout: Double
     /// `send` refuses bodies larger than this.
     public var maxBodyBytes: Int
-    /// A PEM CA bundle to trust for `https://`. Not supported on Linux: see `checkTLSConfiguration`.
+    /// A PEM CA bundle: when set, `https://` servers must have a certificate chain to one of its
+    /// certificates (and only those); when nil, the system trust store is used. Read at each connection.
     public var caCertificateFile: String?
     public var userAgent: String
-
-    enum Transport: Sendable { case automatic, urlSession }
-    /// Tests force URLSession for `http://` to exercise the path `https://` takes.
-    var transport: Transport = .automatic
 
     /// How long a blocked read waits before it looks at the cancellation flag again.
     static let pollSlice = 0.1
@@ -118,19 +113,16 @@ public struct HTTPClient: Sendable {
         self.userAgent = userAgent
     }
 
-    /// Throws when the TLS settings cannot be honoured (call it at startup to fail early).
-    ///
-    /// swift-corelibs-foundation hands libcurl only the system CA bundle on Linux: its
-    /// `URLSessionCertificateAuthorityInfoFile` variable is read only on Android, and libcurl
-    /// itself reads no CA variable (`SSL_CERT_FILE` and `CURL_CA_BUNDLE` change nothing). So a
-    /// private CA must be installed into the system trust store instead.
+    /// With a CA file set, throws `.tls` unless libssl loads and the file holds usable CA
+    /// certificates (call it at startup to fail early). Without one there is nothing to check:
+    /// plain-http setups must not depend on libssl.
     public func checkTLSConfiguration() throws {
         guard let file = caCertificateFile else { return }
-        throw HTTPClientError(.unsupported, url: URL(fileURLWithPath: file), """
-            a custom CA bundle cannot be used for https: FoundationNetworking on Linux gives libcurl only \
-            the system CA bundle. Install the CA into the system trust store instead (copy it to \
-            /usr/local/share/ca-certificates/<name>.crt and run update-ca-certificates) and drop the CA option
-            """)
+        do {
+            _ = try TLSContext(caFile: file)
+        } catch {
+            throw HTTPClientError(.tls, url: URL(fileURLWithPath: file), (error as? TLSError)?.detail ?? "\(error)")
+        }
     }
 
     /// One request, whole response. `timeout` bounds the whole exchange, connect included.
@@ -170,31 +162,24 @@ public struct HTTPClient: Sendable {
         // `HTTPStream.cancel()` ends the consumer's iteration at once, whatever the transport.
         token.onCancel { continuation.finish() }
         let stream = HTTPStream(parts: parts, token: token)
-        let target: HTTPTarget
+        let exchange: HTTPExchange
         do {
-            target = try HTTPTarget(request.url)
-            if target.isTLS { try checkTLSConfiguration() }
+            exchange = HTTPExchange(request: request, target: try HTTPTarget(request.url), userAgent: userAgent,
+                                    caFile: caCertificateFile, token: token)
             try Self.validate(request)
         } catch {
             continuation.finish(throwing: error)
             return stream
         }
-        if target.isTLS || transport == .urlSession {
-            URLSessionExchange.start(request, target: target, userAgent: userAgent, idleTimeout: idleTimeout,
-                                     deadline: deadline, token: token, continuation: continuation)
-        } else {
-            let connectTimeout = connectTimeout
-            let userAgent = userAgent
-            Blocking.detach(name: "http \(target.hostHeader)") {
-                do {
-                    try SocketExchange(request: request, target: target, userAgent: userAgent, token: token)
-                        .run(connectTimeout: connectTimeout, idleTimeout: idleTimeout, deadline: deadline) {
-                            continuation.yield($0)
-                        }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
+        let connectTimeout = connectTimeout
+        Blocking.detach(name: "http \(exchange.target.hostHeader)") {
+            do {
+                try exchange.run(connectTimeout: connectTimeout, idleTimeout: idleTimeout, deadline: deadline) {
+                    continuation.yield($0)
                 }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
             }
         }
         return stream
@@ -227,11 +212,9 @@ struct HTTPTarget: Sendable {
     var requestTarget: String
     /// `Basic …` built from the URL's user info, if it has any.
     var basicAuthorization: String?
-    /// The URL without user info (what URLSession is given).
-    var bareURL: URL
 
     init(_ url: URL) throws {
-        guard var c = URLComponents(url: url, resolvingAgainstBaseURL: true),
+        guard let c = URLComponents(url: url, resolvingAgainstBaseURL: true),
               let scheme = c.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
             throw HTTPClientError(.invalidRequest, url: url, "only http:// and https:// URLs are supported")
         }
@@ -251,10 +234,6 @@ struct HTTPTarget: Sendable {
             let pair = user + ":" + (c.password ?? "")
             basicAuthorization = "Basic " + Data(pair.utf8).base64EncodedString()
         }
-        c.user = nil
-        c.password = nil
-        c.fragment = nil
-        bareURL = c.url ?? url
     }
 }
 
@@ -282,226 +261,5 @@ final class HTTPCancellation: Sendable {
             return false
         }
         if now { action() }
-    }
-}
-
-// MARK: - http:// over a socket
-
-/// One request on its own connection, read on the calling (blocking) thread. Reads wait at most
-/// `HTTPClient.pollSlice` so that cancellation is seen promptly without touching the socket from
-/// another thread.
-struct SocketExchange {
-    var request: HTTPRequest
-    var target: HTTPTarget
-    var userAgent: String
-    var token: HTTPCancellation
-
-    func run(connectTimeout: Double, idleTimeout: Double, deadline: Double?,
-             emit: (HTTPResponsePart) -> Void) throws {
-        if token.isCancelled { return }
-        var connectLimit = connectTimeout
-        if let deadline { connectLimit = max(0.001, min(connectLimit, deadline - Monotonic.now())) }
-        let connection: Connection
-        do {
-            connection = try Connection.tcp(host: target.host, port: target.port, timeout: connectLimit)
-        } catch let e as TimeoutError {
-            throw HTTPClientError(.connect, url: request.url, "connect timed out after \(seconds(connectLimit)) s (\(e.target))")
-        } catch {
-            throw HTTPClientError(.connect, url: request.url, "cannot connect: \(error)")
-        }
-        defer { connection.close() }
-        do {
-            try connection.write(requestBytes())
-        } catch {
-            throw HTTPClientError(.transport, url: request.url, "cannot send the request: \(error)")
-        }
-        var parser = HTTPResponseParser(requestMethod: request.method)
-        var lastByte = Monotonic.now()
-        while !token.isCancelled {
-            let now = Monotonic.now()
-            let idleLimit = lastByte + idleTimeout
-            if let deadline, now >= deadline {
-                throw HTTPClientError(.timeout, url: request.url, "no complete response within the timeout")
-            }
-            if now >= idleLimit {
-                throw HTTPClientError(.idle, url: request.url, "no data for \(seconds(idleTimeout)) s")
-            }
-            let wait = min(HTTPClient.pollSlice, min(idleLimit, deadline ?? idleLimit) - now)
-            let chunk: [UInt8]?
-            do {
-                chunk = try connection.read(max: 65536, timeout: max(0.001, wait))
-            } catch is TimeoutError {
-                continue
-            } catch {
-                throw HTTPClientError(.transport, url: request.url, "read failed: \(error)")
-            }
-            do {
-                guard let chunk else {
-                    for part in try parser.finish() { emit(part) }
-                    return
-                }
-                lastByte = Monotonic.now()
-                for part in try parser.feed(chunk) { emit(part) }
-            } catch let e as HTTPParseError {
-                throw HTTPClientError(.invalidResponse, url: request.url, e.description)
-            }
-            if parser.isComplete { return }
-        }
-    }
-
-    func requestBytes() -> [UInt8] {
-        var headers = request.headers
-        if !headers.contains("Host") { headers.add("Host", target.hostHeader) }
-        if !headers.contains("User-Agent") { headers.add("User-Agent", userAgent) }
-        if !headers.contains("Authorization"), let auth = target.basicAuthorization { headers.add("Authorization", auth) }
-        if !request.body.isEmpty || ["POST", "PUT", "PATCH"].contains(request.method.uppercased()) {
-            headers.set("Content-Length", String(request.body.count))
-        }
-        headers.set("Connection", "close")
-        var text = "\(request.method) \(target.requestTarget) HTTP/1.1\r\n"
-        for (name, value) in headers { text += "\(name): \(value)\r\n" }
-        text += "\r\n"
-        return Array(text.utf8) + request.body
-    }
-}
-
-fileprivate func seconds(_ value: Double) -> String {
-    value == value.rounded() ? String(Int(value)) : String(format: "%.3g", value)
-}
-
-// MARK: - https:// through URLSession
-
-/// One request through URLSession, delivered through a data delegate so that body bytes arrive as
-/// libcurl reads them. Redirects are handed back, not followed. Idle and overall timeouts are
-/// enforced by a watchdog here rather than trusted to URLSession's own timers.
-enum URLSessionExchange {
-    static func start(_ request: HTTPRequest, target: HTTPTarget, userAgent: String, idleTimeout: Double,
-                      deadline: Double?, token: HTTPCancellation,
-                      continuation: AsyncThrowingStream<HTTPResponsePart, Error>.Continuation) {
-        var urlRequest = URLRequest(url: target.bareURL)
-        urlRequest.httpMethod = request.method
-        urlRequest.cachePolicy = .reloadIgnoringLocalCacheData
-        var headers = request.headers
-        if !headers.contains("User-Agent") { headers.add("User-Agent", userAgent) }
-        if !headers.contains("Authorization"), let auth = target.basicAuthorization { headers.add("Authorization", auth) }
-        for (name, value) in headers { urlRequest.addValue(value, forHTTPHeaderField: name) }
-        if !request.body.isEmpty { urlRequest.httpBody = Data(request.body) }
-
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.urlCache = nil
-        configuration.httpShouldSetCookies = false
-        // Backstops only; the watchdog below fires first.
-        configuration.timeoutIntervalForRequest = idleTimeout + 5
-        configuration.timeoutIntervalForResource = deadline.map { max(1, $0 - Monotonic.now() + 5) } ?? 365 * 86400
-        let bridge = URLSessionDataBridge(url: request.url, continuation: continuation)
-        let queue = OperationQueue()
-        queue.maxConcurrentOperationCount = 1  // body chunks must stay in order
-        let session = URLSession(configuration: configuration, delegate: bridge, delegateQueue: queue)
-        let task = session.dataTask(with: urlRequest)
-
-        let watchdog = Task {
-            while !token.isCancelled {
-                try? await Task.sleep(nanoseconds: UInt64(HTTPClient.pollSlice * 1e9))
-                let now = Monotonic.now()
-                if let deadline, now >= deadline {
-                    continuation.finish(throwing: HTTPClientError(.timeout, url: request.url,
-                                                                  "no complete response within the timeout"))
-                    break
-                }
-                if now >= bridge.lastActivity + idleTimeout {
-                    continuation.finish(throwing: HTTPClientError(.idle, url: request.url,
-                                                                  "no data for \(seconds(idleTimeout)) s"))
-                    break
-                }
-            }
-        }
-        token.onCancel {
-            watchdog.cancel()
-            // Not inline: cancellation can be triggered from inside a delegate callback, and
-            // `URLSessionTask.cancel()` waits synchronously on the task's own queue.
-            DispatchQueue.global().async {
-                task.cancel()
-                session.invalidateAndCancel()
-            }
-        }
-        task.resume()
-    }
-}
-
-final class URLSessionDataBridge: NSObject, URLSessionDataDelegate, @unchecked Sendable {
-    // @unchecked: the only mutable state is behind the Mutex; the rest is immutable.
-    private let url: URL
-    private let continuation: AsyncThrowingStream<HTTPResponsePart, Error>.Continuation
-    private let activity = Mutex<Double>(Monotonic.now())
-
-    init(url: URL, continuation: AsyncThrowingStream<HTTPResponsePart, Error>.Continuation) {
-        self.url = url
-        self.continuation = continuation
-    }
-
-    var lastActivity: Double { activity.withLock { $0 } }
-
-    private func touch() { activity.withLock { $0 = Monotonic.now() } }
-
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
-                    completionHandler: @escaping @Sendable (URLSession.ResponseDisposition) -> Void) {
-        touch()
-        if let http = response as? HTTPURLResponse {
-            var headers = HTTPHeaders()
-            for (key, value) in http.allHeaderFields {
-                headers.add("\(key.base)", "\(value)")
-            }
-            let reason = HTTPURLResponse.localizedString(forStatusCode: http.statusCode)
-            continuation.yield(.head(HTTPResponseHead(status: http.statusCode, reason: reason, headers: headers)))
-        }
-        completionHandler(.allow)
-    }
-
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
-        touch()
-        continuation.yield(.body(Array(data)))
-    }
-
-    func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
-                    newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
-        completionHandler(nil)  // the caller decides whether (and with which headers) to follow
-    }
-
-    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: Error?) {
-        session.finishTasksAndInvalidate()
-        guard let error else {
-            continuation.yield(.end(trailers: [:]))
-            continuation.finish()
-            return
-        }
-        continuation.finish(throwing: Self.map(error, url: url))
-    }
-
-    /// URLSession's errors, without their user info (which can hold the URL).
-    static func map(_ error: Error, url: URL) -> Error {
-        guard let e = error as? URLError else {
-            return HTTPClientError(.transport, url: url, "\(type(of: error)) \((error as NSError).code)")
-        }
-        let text = "\(e.localizedDescription) (URLError \(e.code.rawValue))"
-        switch e.code {
-        case .cancelled:
-            return CancellationError()
-        case .serverCertificateUntrusted, .serverCertificateHasBadDate, .serverCertificateNotYetValid,
-             .serverCertificateHasUnknownRoot, .secureConnectionFailed, .clientCertificateRejected,
-             .clientCertificateRequired:
-            return HTTPClientError(.tls, url: url, "TLS: \(text)")
-        case .timedOut:
-            return HTTPClientError(.timeout, url: url, text)
-        case .cannotConnectToHost, .cannotFindHost, .dnsLookupFailed, .notConnectedToInternet:
-            return HTTPClientError(.connect, url: url, text)
-        default:
-            // corelibs reports libcurl's certificate failures (CURLE_PEER_FAILED_VERIFICATION) as
-            // URLError -1 ("unknown") carrying curl's message; classify them by that message.
-            let lower = text.lowercased()
-            if lower.contains("ssl") || lower.contains("certificate") || lower.contains("tls") {
-                return HTTPClientError(.tls, url: url, "TLS: \(text)")
-            }
-            return HTTPClientError(.transport, url: url, text)
-        }
     }
 }
