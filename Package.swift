@@ -27,6 +27,7 @@ let package = Package(
         .testTarget(name: "ServiceRouterCoreTests", dependencies: ["ServiceRouterCore"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "ServiceRouterIOTests", dependencies: ["ServiceRouterIO", "ServiceRouterCore"]),
+        .testTarget(name: "MarathonSimulatorTests", dependencies: ["MarathonSimulator", "ServiceRouterCore", "ServiceRouterIO"]),
         .testTarget(name: "IntegrationTests",
                     dependencies: ["ServiceRouter", "ServiceRouterIO", "ServiceRouterCore", "MarathonSimulator"]),
     ],

@@ -1,0 +1,561 @@
+import Dispatch
+import Foundation
+import ServiceRouterCore
+import ServiceRouterIO
+import Synchronization
+
+/// Marathon's scheduler, simulated: apps, deployments, task launches and kills, health, events.
+/// All state sits behind one lock; events are published while it is held, so subscribers see
+/// them in the order the changes happened. Task processes are real listeners in `pool`.
+final class SimulatorEngine: Sendable {
+    let options: MarathonSimulator.Options
+    let bus: EventBus
+    let pool: TaskServerPool
+    let state = Mutex(EngineState())
+    let clock = VersionClock()
+    let slaveId: String
+    private let timers = DispatchQueue(label: "marathon-simulator.timers")
+    private let stopped = Atomic<Bool>(false)
+
+    init(options: MarathonSimulator.Options, bus: EventBus) {
+        self.options = options
+        self.bus = bus
+        self.pool = TaskServerPool(threads: options.taskServerThreads, logger: options.logger)
+        self.slaveId = UUID().uuidString.lowercased() + "-S0"
+    }
+
+    var isStopped: Bool { stopped.load(ordering: .acquiring) }
+
+    func stop() {
+        stopped.store(true, ordering: .releasing)
+        pool.stop()
+    }
+
+    func snapshot() -> EngineState { state.withLock { $0 } }
+
+    private func now() -> String { VersionClock.timestamp() }
+
+    private func publish(_ type: String, _ data: () -> JSONValue) { bus.publish(type, data) }
+
+    /// Runs `body` later on the timer queue, unless the simulator stopped meanwhile.
+    private func after(_ seconds: Double, _ body: @escaping @Sendable (SimulatorEngine) -> Void) {
+        timers.asyncAfter(deadline: .now() + max(0, seconds)) { [weak self] in
+            guard let self, !self.isStopped else { return }
+            body(self)
+        }
+    }
+
+    /// Applies a change under the lock, then settles every app it touched.
+    private func mutate<T>(_ body: (inout EngineState) throws -> T) rethrows -> T {
+        try state.withLock { s in
+            let result = try body(&s)
+            settleDirtyApps(&s)
+            return result
+        }
+    }
+
+    // MARK: - App operations
+
+    struct Change: Sendable {
+        var version: String
+        var deploymentId: String
+    }
+
+    func createApp(_ spec: AppSpec, clientIp: String = "127.0.0.1", uri: String = "/v2/apps") throws -> (AppRecord, Change) {
+        try mutate { s in
+            guard s.apps[spec.id] == nil else {
+                throw SimulatorError(status: 409, message: "An app with id [\(spec.id)] already exists.")
+            }
+            if s.apps.keys.contains(where: { $0.hasPrefix(spec.id + "/") }) || isInsideApp(spec.id, s) {
+                throw SimulatorError(status: 409, message: "A group with id [\(spec.id)] already exists.")
+            }
+            let servicePorts = try allocateServicePorts(spec, &s)
+            let version = clock.next()
+            var app = AppRecord(spec: spec, servicePorts: servicePorts, version: version, lastScalingAt: version,
+                                lastConfigChangeAt: version)
+            let deployment = newDeployment(for: &app, action: "StartApplication", &s)
+            s.apps[spec.id] = app
+            s.tasksByApp[spec.id] = s.tasksByApp[spec.id] ?? []
+            let time = now()
+            let snapshot = s
+            publish("api_post_event") {
+                MarathonEvents.apiPost(clientIp: clientIp, uri: uri,
+                                       app: Rendering.app(app, state: snapshot, embed: .deprecatedPorts), at: time)
+            }
+            announce(deployment, &s)
+            s.markDirty(spec.id)
+            return (s.apps[spec.id]!, Change(version: version, deploymentId: deployment.id))
+        }
+    }
+
+    /// PUT /v2/apps/<id>: a partial update; `instances` alone is a scaling, anything else a
+    /// config change that replaces every task (Marathon restarts tasks even for label changes).
+    func updateApp(_ id: String, force: Bool, clientIp: String = "127.0.0.1", uri: String? = nil,
+                   _ change: (inout AppSpec) throws -> Void) throws -> Change {
+        try mutate { s in
+            guard var app = s.apps[id], !app.deleting else { throw SimulatorError.appNotFound(id) }
+            try checkLock(app, force: force, &s)
+            var spec = app.spec
+            do { try change(&spec) } catch let e as AppValidationError { throw SimulatorError.invalid(e) }
+            spec.id = id
+            let version = clock.next()
+            if !spec.sameConfig(as: app.spec) {
+                app.lastConfigChangeAt = version
+                if spec.portCount != app.spec.portCount || spec.network != app.spec.network
+                    || spec.portDefinitions.map(\.port) != app.spec.portDefinitions.map(\.port)
+                    || spec.portMappings.map(\.servicePort) != app.spec.portMappings.map(\.servicePort) {
+                    s.usedServicePorts.subtract(app.servicePorts)
+                    app.servicePorts = try allocateServicePorts(spec, &s)
+                }
+            } else {
+                app.lastScalingAt = version
+            }
+            let action = spec.sameConfig(as: app.spec) ? "ScaleApplication" : "RestartApplication"
+            app.spec = spec
+            app.version = version
+            let deployment = newDeployment(for: &app, action: action, &s)
+            s.apps[id] = app
+            let time = now()
+            let snapshot = s
+            publish("api_post_event") {
+                MarathonEvents.apiPost(clientIp: clientIp, uri: uri ?? "/v2/apps\(id)",
+                                       app: Rendering.app(app, state: snapshot, embed: .deprecatedPorts), at: time)
+            }
+            announce(deployment, &s)
+            s.markDirty(id)
+            return Change(version: version, deploymentId: deployment.id)
+        }
+    }
+
+    /// POST /v2/apps/<id>/restart: a new version, every task replaced by a rolling upgrade.
+    func restartApp(_ id: String, force: Bool) throws -> Change {
+        try mutate { s in
+            guard var app = s.apps[id], !app.deleting else { throw SimulatorError.appNotFound(id) }
+            try checkLock(app, force: force, &s)
+            let version = clock.next()
+            app.version = version
+            app.lastConfigChangeAt = version
+            let deployment = newDeployment(for: &app, action: "RestartApplication", &s)
+            s.apps[id] = app
+            announce(deployment, &s)
+            s.markDirty(id)
+            return Change(version: version, deploymentId: deployment.id)
+        }
+    }
+
+    func deleteApp(_ id: String, force: Bool) throws -> Change {
+        try mutate { s in
+            guard var app = s.apps[id], !app.deleting else { throw SimulatorError.appNotFound(id) }
+            try checkLock(app, force: force, &s)
+            let version = clock.next()
+            app.deleting = true
+            let deployment = newDeployment(for: &app, action: "StopApplication", &s)
+            s.apps[id] = app
+            announce(deployment, &s)
+            for t in s.tasks(of: id) where t.state != .killing { beginKill(t.id, &s) }
+            s.markDirty(id)
+            return Change(version: version, deploymentId: deployment.id)
+        }
+    }
+
+    // MARK: - Task operations
+
+    /// DELETE /v2/apps/<id>/tasks/<taskId>: Marathon then launches a replacement unless `scale`
+    /// (which lowers `instances` by one instead).
+    func killTask(_ taskId: String, appId: String? = nil, scale: Bool) throws -> (TaskRecord, Change?) {
+        try mutate { s in
+            guard let t = s.tasks[taskId], appId == nil || t.appId == appId else { throw SimulatorError.taskNotFound(taskId) }
+            var change: Change?
+            if scale, var app = s.apps[t.appId], !app.deleting {
+                let version = clock.next()
+                app.spec.instances = max(0, app.spec.instances - 1)
+                app.version = version
+                app.lastScalingAt = version
+                let deployment = newDeployment(for: &app, action: "ScaleApplication", &s)
+                s.apps[t.appId] = app
+                announce(deployment, &s)
+                change = Change(version: version, deploymentId: deployment.id)
+            }
+            if t.state != .killing { beginKill(taskId, &s) }
+            s.markDirty(t.appId)
+            return (s.tasks[taskId] ?? t, change)
+        }
+    }
+
+    /// Kills the oldest running task of `appId`; Marathon starts a replacement at once.
+    func replaceTask(appId: String) throws -> String {
+        try mutate { s in
+            guard let app = s.apps[appId], !app.deleting else { throw SimulatorError.appNotFound(appId) }
+            guard let victim = s.tasks(of: appId).first(where: { $0.state != .killing }) else {
+                throw SimulatorError(status: 404, message: "App '\(appId)' has no task to replace")
+            }
+            beginKill(victim.id, &s)
+            s.markDirty(appId)
+            return victim.id
+        }
+    }
+
+    /// The task's health endpoint starts answering 503 (or 200 again) and its health result
+    /// turns (as if the next check ran now).
+    func setHealth(_ taskId: String, alive: Bool) throws {
+        try mutate { s in
+            guard var t = s.tasks[taskId] else { throw SimulatorError.taskNotFound(taskId) }
+            t.wantsHealthy = alive
+            s.tasks[taskId] = t
+            for token in t.endpoints { pool.setHealthy(token, alive) }
+            if t.state == .running, s.apps[t.appId]?.hasHealthChecks == true, t.health != nil {
+                recordHealth(taskId, &s)
+            }
+            s.markDirty(t.appId)
+        }
+    }
+
+    /// The task's process crashes and Mesos reports TASK_FAILED; Marathon launches a replacement.
+    func crashTask(_ taskId: String, message: String = "Command exited with status 137") throws {
+        try mutate { s in
+            guard let t = s.tasks[taskId] else { throw SimulatorError.taskNotFound(taskId) }
+            finishTask(t.id, as: .failed, message: message, &s)
+        }
+    }
+
+    /// The task's process exits but Marathon has not noticed: its listener closes, while the
+    /// task stays TASK_RUNNING with its last health result (the window a health check covers).
+    func killProcessSilently(_ taskId: String) throws {
+        try state.withLock { s in
+            guard var t = s.tasks[taskId] else { throw SimulatorError.taskNotFound(taskId) }
+            for token in t.endpoints { pool.remove(token) }
+            t.processAlive = false
+            s.tasks[taskId] = t
+        }
+    }
+
+    func setHealthResultsHidden(_ hidden: Bool) {
+        state.withLock { $0.healthResultsHidden = hidden }
+    }
+
+    // MARK: - Internals: deployments
+
+    private func isInsideApp(_ id: String, _ s: EngineState) -> Bool {
+        var parent = id
+        while let slash = parent.lastIndex(of: "/"), slash != parent.startIndex {
+            parent = String(parent[..<slash])
+            if s.apps[parent] != nil { return true }
+        }
+        return false
+    }
+
+    private func checkLock(_ app: AppRecord, force: Bool, _ s: inout EngineState) throws {
+        guard !app.deploymentIDs.isEmpty else { return }
+        guard force else {
+            let first = app.deploymentIDs[0]
+            throw SimulatorError(
+                status: 409,
+                message: "App is locked by one or more deployments. Override with the option '?force=true'. View details at '/v2/deployments/\(first)'.",
+                extra: ["deployments": .array(app.deploymentIDs.map { ["id": .string($0)] })])
+        }
+        // Forced: the running deployments are cancelled (Marathon reports them as failed).
+        var updated = app
+        for id in app.deploymentIDs {
+            if let d = s.deployments.removeValue(forKey: id) {
+                s.deploymentOrder.removeAll { $0 == id }
+                let time = now()
+                publish("deployment_failed") { MarathonEvents.deploymentFailed(d, at: time) }
+            }
+        }
+        updated.deploymentIDs = []
+        s.apps[app.id] = updated
+    }
+
+    private func newDeployment(for app: inout AppRecord, action: String, _ s: inout EngineState) -> DeploymentRecord {
+        let d = DeploymentRecord(id: UUID().uuidString.lowercased(), version: app.version, appId: app.id, action: action)
+        s.deployments[d.id] = d
+        s.deploymentOrder.append(d.id)
+        app.deploymentIDs.append(d.id)
+        return d
+    }
+
+    private func announce(_ d: DeploymentRecord, _ s: inout EngineState) {
+        let time = now()
+        publish("group_change_success") { MarathonEvents.groupChangeSuccess(version: d.version, at: time) }
+        publish("deployment_info") { MarathonEvents.deploymentInfo(d, at: time) }
+    }
+
+    private func allocateServicePorts(_ spec: AppSpec, _ s: inout EngineState) throws -> [Int] {
+        let requested = spec.network == .host ? spec.portDefinitions.map(\.port) : spec.portMappings.map(\.servicePort)
+        var out: [Int] = []
+        for port in requested {
+            if port != 0 {
+                out.append(port)
+                s.usedServicePorts.insert(port)
+                continue
+            }
+            var found: Int?
+            for _ in 0...10_000 {
+                let candidate = s.nextServicePort
+                s.nextServicePort = candidate >= 20000 ? 10000 : candidate + 1
+                if !s.usedServicePorts.contains(candidate) {
+                    found = candidate
+                    break
+                }
+            }
+            guard let found else { throw SimulatorError(status: 422, message: "No free service port in 10000-20000") }
+            s.usedServicePorts.insert(found)
+            out.append(found)
+        }
+        return out
+    }
+
+    // MARK: - Internals: the scheduler loop
+
+    /// Starts and kills tasks until every dirty app matches its definition, finishing
+    /// deployments on the way. Bounded: each pass either settles an app or changes a task.
+    private func settleDirtyApps(_ s: inout EngineState) {
+        for _ in 0..<100_000 {
+            guard !s.dirtyApps.isEmpty else { return }
+            let appId = s.dirtyApps.removeFirst()
+            reconcile(appId, &s)
+            finishDeployments(appId, &s)
+        }
+        options.logger.warning("simulator scheduler did not settle", [("apps", s.dirtyApps.joined(separator: ","))])
+    }
+
+    private func isReady(_ t: TaskRecord, _ app: AppRecord) -> Bool {
+        t.state == .running && (!app.hasHealthChecks || t.health?.alive == true)
+    }
+
+    private func reconcile(_ appId: String, _ s: inout EngineState) {
+        guard let app = s.apps[appId], !app.deleting else { return }
+        let live = s.tasks(of: appId).filter { $0.state != .killing && !$0.state.isTerminal }
+        let current = live.filter { $0.configVersion == app.lastConfigChangeAt }
+        let old = live.filter { $0.configVersion != app.lastConfigChangeAt }
+        let target = app.spec.instances
+        if current.count > target {
+            // Scaling down: Marathon's default killSelection is YOUNGEST_FIRST.
+            for t in current.sorted(by: { $0.sequence > $1.sequence }).prefix(current.count - target) {
+                beginKill(t.id, &s)
+            }
+        }
+        if old.isEmpty {
+            for _ in 0..<max(0, target - current.count) { launchTask(appId, &s) }
+            return
+        }
+        // Rolling upgrade within upgradeStrategy: never fewer than minimumHealthCapacity ready
+        // tasks, never more than (1 + maximumOverCapacity) × instances tasks at once.
+        let strategy = app.spec.upgradeStrategy
+        let ready = current.filter { isReady($0, app) }.count
+        let minHealthy = Int((Double(target) * strategy.minimumHealthCapacity).rounded(.up))
+        var maxTotal = target + Int((Double(target) * strategy.maximumOverCapacity).rounded(.down))
+        if maxTotal == target && minHealthy >= target { maxTotal += 1 }
+        var oldCount = old.count
+        for t in old.sorted(by: { $0.sequence < $1.sequence }) where oldCount + ready - 1 >= minHealthy {
+            beginKill(t.id, &s)
+            oldCount -= 1
+        }
+        var newCount = min(current.count, target)
+        var total = oldCount + newCount
+        while newCount < target && total < maxTotal {
+            launchTask(appId, &s)
+            newCount += 1
+            total += 1
+        }
+    }
+
+    private func finishDeployments(_ appId: String, _ s: inout EngineState) {
+        guard var app = s.apps[appId] else { return }
+        let tasks = s.tasks(of: appId)
+        if app.deleting {
+            guard tasks.isEmpty else { return }
+            s.apps[appId] = nil
+            s.tasksByApp[appId] = nil
+            s.usedServicePorts.subtract(app.servicePorts)
+            let time = now()
+            publish("app_terminated_event") { MarathonEvents.appTerminated(appId: appId, at: time) }
+            completeDeployments(app.deploymentIDs, &s)
+            return
+        }
+        guard !app.deploymentIDs.isEmpty else { return }
+        let converged = tasks.count == app.spec.instances
+            && tasks.allSatisfy { $0.configVersion == app.lastConfigChangeAt && isReady($0, app) }
+        guard converged else { return }
+        let ids = app.deploymentIDs
+        app.deploymentIDs = []
+        s.apps[appId] = app
+        completeDeployments(ids, &s)
+    }
+
+    private func completeDeployments(_ ids: [String], _ s: inout EngineState) {
+        for id in ids {
+            guard let d = s.deployments.removeValue(forKey: id) else { continue }
+            s.deploymentOrder.removeAll { $0 == id }
+            let time = now()
+            publish("deployment_step_success") { MarathonEvents.deploymentStepSuccess(d, at: time) }
+            publish("deployment_success") { MarathonEvents.deploymentSuccess(d, at: time) }
+        }
+    }
+
+    // MARK: - Internals: task life cycle
+
+    private func launchTask(_ appId: String, _ s: inout EngineState) {
+        guard let app = s.apps[appId] else { return }
+        let uuid = UUID().uuidString.lowercased()
+        let prefix = appId.split(separator: "/").joined(separator: "_")
+        let taskId = "\(prefix).instance-\(uuid)._app.1"
+        s.sequence += 1
+        var octet: Int?
+        var ip = "127.0.0.1"
+        if app.spec.network == .container {
+            guard let free = (2...254).first(where: { !s.usedContainerOctets.contains($0) }) else {
+                options.logger.error("no free 127.0.0.x address for an IP-per-task task", [("app", appId)])
+                return
+            }
+            octet = free
+            s.usedContainerOctets.insert(free)
+            ip = "127.0.0.\(free)"
+        }
+        // Bind the task's listeners now: Marathon knows a task's host ports from STAGING on.
+        var endpoints: [TaskServerPool.Token] = []
+        var listenPorts: [Int] = []
+        var bindError: Error?
+        for i in 0..<app.spec.portCount {
+            let port = app.spec.network == .container ? app.spec.portMappings[i].containerPort : 0
+            do {
+                let listener = try Listener.tcp(host: ip, port: port, backlog: 128)
+                listenPorts.append(listener.port)
+                endpoints.append(pool.hold(listener, taskId: taskId, healthPath: app.spec.healthPath))
+            } catch {
+                bindError = error
+                break
+            }
+        }
+        let ports = app.spec.network == .container ? app.spec.portMappings.map(\.hostPort).filter { $0 != 0 } : listenPorts
+        let task = TaskRecord(id: taskId, instanceId: "\(prefix).marathon-\(uuid)", appId: appId, slaveId: slaveId,
+                              host: options.taskHost, ipAddress: ip, ports: ports, listenPorts: listenPorts,
+                              servicePorts: app.servicePorts, state: .staging, stagedAt: now(), startedAt: nil,
+                              version: app.version, configVersion: app.lastConfigChangeAt, endpoints: endpoints,
+                              sequence: s.sequence, containerIPOctet: octet)
+        s.tasks[taskId] = task
+        s.tasksByApp[appId, default: []].append(taskId)
+        let time = now()
+        publish("status_update_event") { MarathonEvents.statusUpdate(task, status: .staging, message: "", at: time) }
+        publish("instance_changed_event") { MarathonEvents.instanceChanged(task, condition: "Staging", at: time) }
+        if let bindError {
+            options.logger.error("task listener failed", [("task", taskId), ("error", "\(bindError)")])
+            finishTask(taskId, as: .failed, message: "Failed to bind: \(bindError)", &s)
+            return
+        }
+        if options.taskStartDelay <= 0 {
+            markRunning(taskId, &s)
+        } else {
+            after(options.taskStartDelay) { engine in
+                engine.mutate { engine.markRunning(taskId, &$0) }
+            }
+        }
+    }
+
+    private func markRunning(_ taskId: String, _ s: inout EngineState) {
+        guard var t = s.tasks[taskId], t.state == .staging || t.state == .starting else { return }
+        t.state = .running
+        t.startedAt = now()
+        s.tasks[taskId] = t
+        for token in t.endpoints {
+            pool.setHealthy(token, t.wantsHealthy)
+            pool.activate(token)
+        }
+        let task = t
+        let time = now()
+        publish("status_update_event") { MarathonEvents.statusUpdate(task, status: .running, message: "", at: time) }
+        publish("instance_changed_event") { MarathonEvents.instanceChanged(task, condition: "Running", at: time) }
+        if s.apps[t.appId]?.hasHealthChecks == true {
+            if options.healthCheckDelay <= 0 {
+                recordHealth(taskId, &s)
+            } else {
+                after(options.healthCheckDelay) { engine in
+                    engine.mutate { engine.recordHealth(taskId, &$0) }
+                }
+            }
+        }
+        s.markDirty(t.appId)
+    }
+
+    /// Records a health check result from the task's wanted health; an event when it changed.
+    private func recordHealth(_ taskId: String, _ s: inout EngineState) {
+        guard var t = s.tasks[taskId], t.state == .running || t.state == .killing,
+              let app = s.apps[t.appId], let check = app.spec.healthChecks.first else { return }
+        let time = now()
+        let previous = t.health?.alive
+        var h = t.health ?? HealthRecord(alive: t.wantsHealthy, consecutiveFailures: 0)
+        h.alive = t.wantsHealthy
+        if t.wantsHealthy {
+            h.consecutiveFailures = 0
+            if h.firstSuccess == nil { h.firstSuccess = time }
+            h.lastSuccess = time
+        } else {
+            // The result only turns unhealthy after maxConsecutiveFailures failures: say so.
+            h.consecutiveFailures = max(h.consecutiveFailures + 1, check.maxConsecutiveFailures)
+            h.lastFailure = time
+            h.lastFailureCause = "503 Service Unavailable"
+        }
+        t.health = h
+        s.tasks[taskId] = t
+        let task = t
+        if !t.wantsHealthy {
+            publish("failed_health_check_event") { MarathonEvents.failedHealthCheck(task, check: check, at: time) }
+        }
+        if previous != h.alive {
+            publish("health_status_changed_event") { MarathonEvents.healthChanged(task, alive: h.alive, at: time) }
+        }
+        if !h.alive && options.killUnhealthyTasks && t.state == .running {
+            publish("unhealthy_instance_kill_event") {
+                ["appId": .string(task.appId), "taskId": .string(task.id), "instanceId": .string(task.instanceId),
+                 "version": .string(task.version), "reason": "HealthCheck failed", "host": .string(task.host),
+                 "slaveId": .string(task.slaveId), "eventType": "unhealthy_instance_kill_event", "timestamp": .string(time)]
+            }
+            beginKill(taskId, &s)
+        }
+        s.markDirty(t.appId)
+    }
+
+    /// TASK_KILLING now; the process keeps serving for the kill grace period, then TASK_KILLED.
+    private func beginKill(_ taskId: String, _ s: inout EngineState) {
+        guard var t = s.tasks[taskId], !t.state.isTerminal, t.state != .killing else { return }
+        let wasRunning = t.state == .running
+        t.state = .killing
+        s.tasks[taskId] = t
+        let task = t
+        let time = now()
+        if wasRunning {
+            publish("status_update_event") { MarathonEvents.statusUpdate(task, status: .killing, message: "", at: time) }
+            publish("instance_changed_event") { MarathonEvents.instanceChanged(task, condition: "Killing", at: time) }
+        }
+        let grace = wasRunning ? (s.apps[t.appId]?.spec.taskKillGracePeriodSeconds ?? options.killGracePeriod) : 0
+        s.markDirty(t.appId)
+        if grace <= 0 {
+            finishTask(taskId, as: .killed, message: "Container exited with status 137", &s)
+        } else {
+            after(grace) { engine in
+                engine.mutate { engine.finishTask(taskId, as: .killed, message: "Container exited with status 137", &$0) }
+            }
+        }
+    }
+
+    /// A terminal state: the listener closes and the task leaves the app.
+    private func finishTask(_ taskId: String, as final: TaskState, message: String, _ s: inout EngineState) {
+        guard var t = s.tasks.removeValue(forKey: taskId) else { return }
+        s.tasksByApp[t.appId]?.removeAll { $0 == taskId }
+        for token in t.endpoints { pool.remove(token) }
+        if let octet = t.containerIPOctet { s.usedContainerOctets.remove(octet) }
+        t.state = final
+        let task = t
+        let time = now()
+        let condition = final == .failed ? "Failed" : "Killed"
+        publish("status_update_event") { MarathonEvents.statusUpdate(task, status: final, message: message, at: time) }
+        publish("instance_changed_event") { MarathonEvents.instanceChanged(task, condition: condition, at: time) }
+        if final == .failed, var app = s.apps[t.appId] {
+            app.lastTaskFailure = ["appId": .string(t.appId), "host": .string(t.host), "message": .string(message),
+                                   "state": .string(final.rawValue), "taskId": .string(t.id), "timestamp": .string(time),
+                                   "version": .string(t.version), "slaveId": .string(t.slaveId)]
+            s.apps[t.appId] = app
+        }
+        s.markDirty(t.appId)
+    }
+}
