@@ -281,8 +281,12 @@ public final class HTTPServer: Sendable {
                 return r.nextID
             }
             guard let id else {
-                try? connection.write(Self.head(status: 503, headers: HTTPHeaders(), length: 0, keepAlive: false))
-                connection.close()
+                let box = UncheckedBox(connection)
+                Blocking.detach(name: "\(options.name)-reject") {
+                    try? box.value.write(Self.head(status: 503, headers: HTTPHeaders(), length: 0, keepAlive: false))
+                    Self.drainBeforeClose(box.value)
+                    box.value.close()
+                }
                 continue
             }
             let box = UncheckedBox(connection)
@@ -331,6 +335,7 @@ public final class HTTPServer: Sendable {
                 var headers = HTTPHeaders()
                 headers.set(name: "Content-Type", value: "text/plain; charset=utf-8")
                 try? connection.write(Self.head(status: error.status, headers: headers, length: body.count, keepAlive: false) + body)
+                Self.drainBeforeClose(connection)
                 return
             case .request(let head):
                 let response = handler(HTTPServerRequest(head: head, remoteAddress: remote))
@@ -360,6 +365,18 @@ public final class HTTPServer: Sendable {
                     return
                 }
             }
+        }
+    }
+
+    /// Closing a socket with unread input makes the kernel send a reset, which can reach the
+    /// client before our error response: stop writing and drain briefly (bounded) before closing.
+    static func drainBeforeClose(_ connection: Connection) {
+        connection.shutdownWrite()
+        let deadline = Monotonic.now() + 0.5
+        var drained = 0
+        while Monotonic.now() < deadline && drained < 1 << 20 {
+            guard let chunk = try? connection.read(timeout: max(0.01, deadline - Monotonic.now())) else { break }
+            drained += chunk.count
         }
     }
 
