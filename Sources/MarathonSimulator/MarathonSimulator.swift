@@ -49,6 +49,9 @@ public final class MarathonSimulator: Sendable {
         public var eventBacklogLimit: Int
         /// Threads serving all task listeners.
         public var taskServerThreads: Int
+        /// Host ports for task listeners (like a Mesos agent's `ports` resource); nil: kernel-chosen
+        /// ephemeral ports. A port in use is skipped; when the range is exhausted, ephemeral ports.
+        public var hostPortRange: ClosedRange<Int>?
         /// Kill (and replace) tasks whose health fails, as Marathon does after maxConsecutiveFailures.
         public var killUnhealthyTasks: Bool
         /// The `host` tasks report (the agent). Task listeners are always on loopback.
@@ -60,7 +63,8 @@ public final class MarathonSimulator: Sendable {
         public init(host: String = "127.0.0.1", port: Int = 0, credentials: Credentials? = nil,
                     heartbeatInterval: Double? = 10, killGracePeriod: Double = 0.5, taskStartDelay: Double = 0,
                     healthCheckDelay: Double = 0, standbyLeaderURL: String? = nil, redirectStatus: Int = 307,
-                    eventBacklogLimit: Int = 1024, taskServerThreads: Int = 4, killUnhealthyTasks: Bool = false,
+                    eventBacklogLimit: Int = 1024, taskServerThreads: Int = 4,
+                    hostPortRange: ClosedRange<Int>? = 21000...32000, killUnhealthyTasks: Bool = false,
                     taskHost: String = "127.0.0.1", marathonVersion: String = "1.8.222", maxConnections: Int = 512,
                     logger: Logger = .silent) {
             self.host = host
@@ -74,6 +78,7 @@ public final class MarathonSimulator: Sendable {
             self.redirectStatus = redirectStatus
             self.eventBacklogLimit = eventBacklogLimit
             self.taskServerThreads = taskServerThreads
+            self.hostPortRange = hostPortRange
             self.killUnhealthyTasks = killUnhealthyTasks
             self.taskHost = taskHost
             self.marathonVersion = marathonVersion

@@ -160,3 +160,14 @@ import Testing
         }
     }
 }
+
+@Suite struct VersionClockTests {
+    @Test func versionsAreDistinctAndFormattedLikeMarathons() {
+        let clock = VersionClock()
+        let versions = (0..<2000).map { _ in clock.next() }
+        #expect(Set(versions).count == 2000)
+        #expect(versions == versions.sorted())
+        #expect(VersionClock.format(milliseconds: 1_500_000_000_123) == "2017-07-14T02:40:00.123Z")
+        #expect(VersionClock.format(milliseconds: 1_500_000_000_001) == "2017-07-14T02:40:00.001Z")
+    }
+}

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import ServiceRouterCore
 import ServiceRouterIO
@@ -137,14 +140,33 @@ public struct SimulatorError: Error, Sendable, CustomStringConvertible {
 final class VersionClock: Sendable {
     private let last = Mutex<Int64>(0)
 
-    static func timestamp(_ date: Date = Date()) -> String { StreamLogSink.timestamp(date) }
+    static func nowMilliseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
+    static func timestamp() -> String { format(milliseconds: nowMilliseconds()) }
+
+    /// Integer arithmetic only: going through a Double can turn .123 into .122 and give two
+    /// different milliseconds the same text.
+    static func format(milliseconds ms: Int64) -> String {
+        var secs = time_t(ms / 1000)
+        var t = tm()
+        gmtime_r(&secs, &t)
+        func pad(_ v: Int32, _ width: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, width - s.count)) + s
+        }
+        return "\(pad(t.tm_year + 1900, 4))-\(pad(t.tm_mon + 1, 2))-\(pad(t.tm_mday, 2))T"
+            + "\(pad(t.tm_hour, 2)):\(pad(t.tm_min, 2)):\(pad(t.tm_sec, 2)).\(pad(Int32(ms % 1000), 3))Z"
+    }
 
     func next() -> String {
         let ms = last.withLock { last -> Int64 in
-            let now = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
-            last = max(now, last + 1)
+            last = max(Self.nowMilliseconds(), last + 1)
             return last
         }
-        return Self.timestamp(Date(timeIntervalSince1970: Double(ms) / 1000))
+        return Self.format(milliseconds: ms)
     }
 }

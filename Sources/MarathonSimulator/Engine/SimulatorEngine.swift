@@ -77,10 +77,11 @@ final class SimulatorEngine: Sendable {
             s.apps[spec.id] = app
             s.tasksByApp[spec.id] = s.tasksByApp[spec.id] ?? []
             let time = now()
-            let snapshot = s
+            // The definition needs no tasks: render against an empty state, so no copy of the
+            // whole state stays alive (that would make every later mutation copy 10,000 tasks).
             publish("api_post_event") {
                 MarathonEvents.apiPost(clientIp: clientIp, uri: uri,
-                                       app: Rendering.app(app, state: snapshot, embed: .deprecatedPorts), at: time)
+                                       app: Rendering.app(app, state: EngineState(), embed: .deprecatedPorts), at: time)
             }
             announce(deployment, &s)
             s.markDirty(spec.id)
@@ -116,10 +117,9 @@ final class SimulatorEngine: Sendable {
             let deployment = newDeployment(for: &app, action: action, &s)
             s.apps[id] = app
             let time = now()
-            let snapshot = s
             publish("api_post_event") {
                 MarathonEvents.apiPost(clientIp: clientIp, uri: uri ?? "/v2/apps\(id)",
-                                       app: Rendering.app(app, state: snapshot, embed: .deprecatedPorts), at: time)
+                                       app: Rendering.app(app, state: EngineState(), embed: .deprecatedPorts), at: time)
             }
             announce(deployment, &s)
             s.markDirty(id)
@@ -417,9 +417,10 @@ final class SimulatorEngine: Sendable {
         var listenPorts: [Int] = []
         var bindError: Error?
         for i in 0..<app.spec.portCount {
-            let port = app.spec.network == .container ? app.spec.portMappings[i].containerPort : 0
             do {
-                let listener = try Listener.tcp(host: ip, port: port, backlog: 128)
+                let listener = app.spec.network == .container
+                    ? try Listener.tcp(host: ip, port: app.spec.portMappings[i].containerPort, backlog: 128)
+                    : try HostPorts.listen(ip: ip, range: options.hostPortRange)
                 listenPorts.append(listener.port)
                 endpoints.append(pool.hold(listener, taskId: taskId, healthPath: app.spec.healthPath))
             } catch {

@@ -70,6 +70,10 @@ private final class Worker: Sendable {
     /// Wakes `poll` when the descriptor set changed.
     let wakeRead: Int32
     let wakeWrite: Int32
+    let wakePending = Atomic<Bool>(false)
+    /// Newly activated listeners are added at most this often: starting 10,000 tasks must not
+    /// rebuild and poll the whole descriptor set once per task.
+    static let activationBatchInterval = 0.02
 
     static let maxConnectionsPerWorker = 4096
     static let idleTimeout = 60.0
@@ -95,7 +99,9 @@ private final class Worker: Sendable {
         Blocking.detach(name: "sim-tasks-\(index)") { self.loop() }
     }
 
+    /// Coalesced: one byte in the pipe is enough however many changes come before the worker runs.
     func wake() {
+        guard wakePending.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
         var b: UInt8 = 1
         _ = Glibc.write(wakeWrite, &b, 1)
     }
@@ -115,7 +121,7 @@ private final class Worker: Sendable {
     func setServing(_ id: UInt64, _ on: Bool) {
         state.withLock { s in
             s.listeners[id]?.serving = on
-            s.dirty = true
+            s.pendingActivations = true
         }
         wake()
     }
@@ -166,12 +172,19 @@ private final class Worker: Sendable {
         var pfds: [pollfd] = []
         var tokens: [Token] = []
         var lastSweep = Monotonic.now()
+        var lastRebuild = 0.0
         defer { state.withLock { $0.exited = true } }
         while true {
+            var timeout: Int32 = 100
             let stop = state.withLock { s -> Bool in
                 if s.stopping { return true }
-                if s.dirty {
+                let now = Monotonic.now()
+                let activationsDue = s.pendingActivations && now - lastRebuild >= Self.activationBatchInterval
+                if s.pendingActivations && !activationsDue { timeout = 5 }
+                if s.dirty || activationsDue {
                     s.dirty = false
+                    s.pendingActivations = false
+                    lastRebuild = now
                     pfds.removeAll(keepingCapacity: true)
                     tokens.removeAll(keepingCapacity: true)
                     pfds.append(pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0))
@@ -191,7 +204,7 @@ private final class Worker: Sendable {
             }
             if stop { return }
             for i in pfds.indices { pfds[i].revents = 0 }
-            let n = pfds.withUnsafeMutableBufferPointer { Glibc.poll($0.baseAddress, nfds_t($0.count), 100) }
+            let n = pfds.withUnsafeMutableBufferPointer { Glibc.poll($0.baseAddress, nfds_t($0.count), timeout) }
             if n < 0 && errno != EINTR {
                 logger.warning("task server poll failed", [("errno", "\(errno)")])
                 usleep(10_000)
@@ -199,6 +212,7 @@ private final class Worker: Sendable {
             }
             if n > 0 {
                 if pfds[0].revents != 0 {
+                    wakePending.store(false, ordering: .releasing)
                     var sink = [UInt8](repeating: 0, count: 256)
                     while Glibc.read(wakeRead, &sink, sink.count) > 0 {}
                 }
@@ -357,6 +371,7 @@ private struct WorkerState: @unchecked Sendable {
     var connections: [UInt64: ConnectionState] = [:]
     var nextID: UInt64 = 0
     var dirty = true
+    var pendingActivations = false
     var stopping = false
     var exited = false
 }

@@ -149,6 +149,16 @@ final class SSEReader: @unchecked Sendable {
         return condition(self)
     }
 
+    /// Reads until nothing new arrived for `quiet` seconds (or `timeout` passes).
+    func readUntilQuiet(quiet: Double = 0.3, timeout: Double = 5) async {
+        let deadline = Monotonic.now() + timeout
+        while Monotonic.now() < deadline && !closed {
+            let before = bytes.count
+            await read(timeout: quiet) { $0.bytes.count != before }
+            if bytes.count == before { return }
+        }
+    }
+
     /// Reads until the peer closes (or timeout); true when it closed.
     func readUntilClosed(timeout: Double = 5) async -> Bool {
         await read(timeout: timeout) { $0.closed }
