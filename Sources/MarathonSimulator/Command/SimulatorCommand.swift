@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Dispatch
 import Foundation
 import ServiceRouterCore
 import ServiceRouterIO
@@ -154,29 +153,31 @@ public enum SimulatorCommand {
     }
 
     /// Waits for SIGINT or SIGTERM (or `duration` seconds); returns what ended the wait.
-    static func waitForSignal(duration: Double?) async -> String {
-        let once = Mutex<CheckedContinuation<String, Never>?>(nil)
-        let queue = DispatchQueue(label: "servicerouter.sim.signals")
-        let sources = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
-            Glibc.signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-            source.setEventHandler {
-                once.withLock { $0?.resume(returning: sig == SIGINT ? "SIGINT" : "SIGTERM"); $0 = nil }
-            }
-            source.resume()
-            return source
+    /// A plain handler that sets a flag: libdispatch's signal sources miss signals on Linux when
+    /// other threads have them unblocked, which a process full of socket threads always has.
+    /// `onReady` runs once the handlers are installed (tests send a signal only after it).
+    static func waitForSignal(duration: Double?, onReady: @Sendable () -> Void = {}) async -> String {
+        let seen = signalCount.load(ordering: .acquiring)
+        let previous = [SIGINT, SIGTERM].map { sig in
+            (sig, Glibc.signal(sig) { number in
+                lastSignal.store(number, ordering: .relaxed)
+                signalCount.add(1, ordering: .releasing)
+            })
         }
-        let reason = await withCheckedContinuation { (c: CheckedContinuation<String, Never>) in
-            once.withLock { $0 = c }
-            if let duration {
-                queue.asyncAfter(deadline: .now() + duration) {
-                    once.withLock { $0?.resume(returning: "duration"); $0 = nil }
-                }
+        // Put back whatever was there before (the default action, or a caller's handler).
+        defer { for (sig, handler) in previous { Glibc.signal(sig, handler) } }
+        onReady()
+        let deadline = duration.map { Monotonic.now() + $0 }
+        while true {
+            if signalCount.load(ordering: .acquiring) != seen {
+                return lastSignal.load(ordering: .relaxed) == SIGINT ? "SIGINT" : "SIGTERM"
             }
+            if let deadline, Monotonic.now() >= deadline { return "duration" }
+            try? await Task.sleep(nanoseconds: 50_000_000)
         }
-        for source in sources { source.cancel() }
-        Glibc.signal(SIGINT, SIG_DFL)
-        Glibc.signal(SIGTERM, SIG_DFL)
-        return reason
     }
 }
+
+/// Written by the signal handler (async-signal-safe: lock-free atomics only).
+private let signalCount = Atomic<Int>(0)
+private let lastSignal = Atomic<Int32>(0)
