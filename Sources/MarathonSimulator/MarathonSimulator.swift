@@ -129,7 +129,7 @@ public final class MarathonSimulator: Sendable {
                 return api.handle(request)
             }
         } catch {
-            engine.stop()
+            engine.stopTasks()
             throw error
         }
         let api = MarathonAPI(engine: engine, bus: bus, control: control, options: options, selfURL: server.url)
@@ -140,9 +140,12 @@ public final class MarathonSimulator: Sendable {
     /// Stops everything: the REST server, every event stream, every task listener, pending
     /// timers. Returns within about a second; afterwards no port of this simulator accepts.
     public func stop() {
-        engine.stop()
+        // Order matters: flag first (hanging requests and timers give up), then no more REST
+        // requests or streams, then the task listeners (no request can start a task after that).
+        engine.markStopped()
         bus.dropAll()
         server.stop()
+        engine.stopTasks()
     }
 
     // MARK: - Apps

@@ -26,8 +26,14 @@ final class SimulatorEngine: Sendable {
 
     var isStopped: Bool { stopped.load(ordering: .acquiring) }
 
-    func stop() {
+    /// From now on timers do nothing and hanging requests return; the task listeners keep
+    /// their state until `stopTasks`.
+    func markStopped() {
         stopped.store(true, ordering: .releasing)
+    }
+
+    func stopTasks() {
+        markStopped()
         pool.stop()
     }
 

@@ -111,6 +111,8 @@ private final class Worker: Sendable {
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         let id = state.withLock { s -> UInt64 in
             s.nextID += 1
+            // Stopped: the listener is dropped (and closed) right away instead of being served.
+            guard !s.stopping else { return s.nextID }
             s.listeners[s.nextID] = ListenerEntry(listener: UncheckedListener(listener), taskId: taskId,
                                                   headerValue: taskId, healthPath: healthPath)
             return s.nextID
@@ -161,6 +163,11 @@ private final class Worker: Sendable {
             for l in s.listeners.values { l.listener.value.shutdown() }
             s.listeners = [:]
         }
+    }
+
+    // The wake pipe lives as long as the worker: a late wake() after stop must never write
+    // into a descriptor number the process has since reused.
+    deinit {
         Glibc.close(wakeRead)
         Glibc.close(wakeWrite)
     }

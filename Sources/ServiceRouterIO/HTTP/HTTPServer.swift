@@ -243,11 +243,14 @@ public final class HTTPServer: Sendable {
     /// Stops accepting, closes every connection (streams see `isOpen == false`), and waits up to
     /// `timeout` seconds for the connection threads to finish.
     public func stop(timeout: Double = 1) {
-        let writers = registry.withLock { r -> [StreamWriter] in
+        let writers = registry.withLock { r -> [StreamWriter]? in
+            guard !r.stopping else { return nil }
             r.stopping = true
             for fd in r.connections.values { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
             return Array(r.writers.values)
         }
+        // Stopped before: the listener may be closed and its descriptor number reused.
+        guard let writers else { return }
         _ = Glibc.shutdown(listenerFD, Int32(SHUT_RDWR))
         for w in writers { w.close() }
         let deadline = Monotonic.now() + timeout
