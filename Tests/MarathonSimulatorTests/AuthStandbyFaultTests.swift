@@ -80,6 +80,20 @@ import Testing
         }
     }
 
+    @Test func aHangingRequestDoesNotHoldUpStop() async throws {
+        let sim = try await MarathonSimulator.start(.init(heartbeatInterval: nil))
+        sim.hangNextRequests(1, seconds: 30)
+        let port = sim.port
+        let pending = Task { try? await RawHTTP.request("GET", port: port, "/v2/apps", timeout: 10) }
+        try await Task.sleep(nanoseconds: 200_000_000)
+        let started = Monotonic.now()
+        sim.stop()
+        let took = Monotonic.now() - started
+        #expect(took < 1)
+        _ = await pending.value
+        #expect(RawHTTP.refuses(port: port))
+    }
+
     @Test func healthResultsVanishAndComeBack() async throws {
         try await withSimulator { sim in
             try await sim.createApp(AppSpec(id: "/h", instances: 2, healthChecks: [.init()]))
