@@ -115,6 +115,10 @@ public final class MarathonSimulator: Sendable {
 
     /// The synchronous form of `start`, for code outside async contexts.
     public static func startNow(_ options: Options = Options()) throws -> MarathonSimulator {
+        // Traffic stays on loopback: the simulator refuses to bind anything else.
+        guard options.host.hasPrefix("127.") || options.host == "localhost" else {
+            throw SimulatorError(status: 400, message: "the simulator binds loopback addresses only, not \(options.host)")
+        }
         let bus = EventBus(backlogLimit: options.eventBacklogLimit)
         let engine = SimulatorEngine(options: options, bus: bus)
         let control = ControlState(leaderURL: options.standbyLeaderURL, redirectStatus: options.redirectStatus)

@@ -64,6 +64,10 @@ func residentMegabytes() -> Double {
         restConn.close()
     }
 
+    @Test func refusesToBindOutsideLoopback() async {
+        await #expect(throws: SimulatorError.self) { _ = try await MarathonSimulator.start(.init(host: "0.0.0.0")) }
+    }
+
     /// 1,000 apps × 10 tasks: measured and printed, not asserted (machines differ).
     @Test func thousandAppsTimesTenTasks() async throws {
         let rssBefore = residentMegabytes()
