@@ -18,7 +18,7 @@ let package = Package(
         // HAProxy process control, files, clock, logging.
         .target(name: "ServiceRouterIO", dependencies: ["ServiceRouterCore"]),
         // A wire-exact Marathon 1.x simulator with real task listeners (tests, demo, benchmarks).
-        .target(name: "MarathonSimulator", dependencies: ["ServiceRouterCore", "ServiceRouterIO"]),
+        .target(name: "MarathonSimulator", dependencies: ["ServiceRouterCore", "ServiceRouterIO"], exclude: ["README.md"]),
         // The controller and the commands (once, plan, render, run, socket, status, demo, sim).
         .target(name: "ServiceRouter", dependencies: ["ServiceRouterCore", "ServiceRouterIO", "MarathonSimulator"]),
         // Thin executable: arguments -> wiring.
@@ -27,6 +27,7 @@ let package = Package(
         .testTarget(name: "ServiceRouterCoreTests", dependencies: ["ServiceRouterCore"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "ServiceRouterIOTests", dependencies: ["ServiceRouterIO", "ServiceRouterCore"]),
+        .testTarget(name: "MarathonSimulatorTests", dependencies: ["MarathonSimulator", "ServiceRouterCore", "ServiceRouterIO"]),
         .testTarget(name: "IntegrationTests",
                     dependencies: ["ServiceRouter", "ServiceRouterIO", "ServiceRouterCore", "MarathonSimulator"],
                     resources: [.copy("Fixtures")]),
