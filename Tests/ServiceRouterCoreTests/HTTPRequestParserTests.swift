@@ -29,7 +29,7 @@ import Testing
         return byteActions
     }
 
-    private func requests(_ actions: [HTTPRequestParser.Action]) -> [HTTPRequest] {
+    private func requests(_ actions: [HTTPRequestParser.Action]) -> [ParsedHTTPRequest] {
         actions.compactMap { if case .request(let r) = $0 { r } else { nil } }
     }
 

@@ -68,16 +68,33 @@ struct ThrowawayPKI: Sendable {
 /// else goes to `backendPort` (a `TestHTTPServer`) over plain HTTP.
 /// @unchecked: created, used and stopped by one test; `Process` is only touched from there.
 final class HTTPSFrontend: @unchecked Sendable {
-    let process = Process()
+    private(set) var process = Process()
     let port: Int
     let wrongPort: Int
 
+    /// Ports are picked free and released, so another test may take one in between; with
+    /// `noreuseport` HAProxy then fails to bind (instead of sharing the port through SO_REUSEPORT
+    /// with a stranger) and we try again with other ports.
     init(pki: ThrowawayPKI, backendPort: Int) throws {
-        port = try closedPort()
-        wrongPort = try closedPort()
+        var lastError: Error = SetupError(description: "haproxy did not start")
+        for _ in 0..<5 {
+            let port = try closedPort(), wrongPort = try closedPort()
+            if Self.start(process, pki: pki, port: port, wrongPort: wrongPort, backendPort: backendPort, error: &lastError) {
+                self.port = port
+                self.wrongPort = wrongPort
+                return
+            }
+            process = Process()
+        }
+        throw lastError
+    }
+
+    private static func start(_ process: Process, pki: ThrowawayPKI, port: Int, wrongPort: Int, backendPort: Int,
+                              error: inout Error) -> Bool {
         let config = """
             global
               maxconn 100
+              noreuseport
             defaults
               mode http
               timeout connect 2s
@@ -93,25 +110,31 @@ final class HTTPSFrontend: @unchecked Sendable {
 
             """
         let configPath = pki.path("haproxy-\(port).cfg")
-        try Data(config.utf8).write(to: URL(fileURLWithPath: configPath))
         let log = pki.path("haproxy-\(port).log")
-        try Data().write(to: URL(fileURLWithPath: log))
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["haproxy", "-db", "-f", configPath]
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle(forWritingAtPath: log)
-        try process.run()
+        do {
+            try Data(config.utf8).write(to: URL(fileURLWithPath: configPath))
+            try Data().write(to: URL(fileURLWithPath: log))
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["haproxy", "-db", "-f", configPath]
+            process.standardInput = FileHandle.nullDevice
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle(forWritingAtPath: log)
+            try process.run()
+        } catch let e {
+            error = e
+            return false
+        }
         for _ in 0..<250 where process.isRunning {
             if (try? Connection.tcp(host: "127.0.0.1", port: port, timeout: 0.2)) != nil,
                (try? Connection.tcp(host: "127.0.0.1", port: wrongPort, timeout: 0.2)) != nil {
-                return
+                return true
             }
             usleep(20_000)
         }
-        stop()
+        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
         let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-        throw SetupError(description: "haproxy did not start on ports \(port), \(wrongPort): \(output)")
+        error = SetupError(description: "haproxy did not start on ports \(port), \(wrongPort): \(output)")
+        return false
     }
 
     func url(_ path: String, host: String = "127.0.0.1", port: Int? = nil, user: String? = nil) -> URL {

@@ -12,8 +12,8 @@ enum EventStream {
         }
         let filter = Set(r.queryValues("event_type").filter { !$0.isEmpty })
         var headers = HTTPHeaders()
-        headers.set(name: "Content-Type", value: "text/event-stream;charset=utf-8")
-        headers.set(name: "Cache-Control", value: "no-cache")
+        headers.set("Content-Type", "text/event-stream;charset=utf-8")
+        headers.set("Cache-Control", "no-cache")
         let bus = api.bus
         let engine = api.engine
         let heartbeat = api.options.heartbeatInterval

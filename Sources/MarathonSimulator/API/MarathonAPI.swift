@@ -37,11 +37,11 @@ final class MarathonAPI: Sendable {
         let role = control.currentRole
         if let leader = role.leaderURL, path.hasPrefix("/v2") {
             var headers = HTTPHeaders()
-            headers.set(name: "Location", value: leader + request.target)
+            headers.set("Location", leader + request.target)
             return HTTPServerResponse(status: role.redirectStatus, headers: headers, body: .bytes([]))
         }
         var response = route(request)
-        if role.leaderURL == nil { response.headers.set(name: "X-Marathon-Leader", value: selfURL) }
+        if role.leaderURL == nil { response.headers.set("X-Marathon-Leader", selfURL) }
         return response
     }
 
@@ -58,7 +58,7 @@ final class MarathonAPI: Sendable {
         let expected = "Basic " + Data("\(credentials.user):\(credentials.password)".utf8).base64EncodedString()
         if request.headers["Authorization"] == expected { return nil }
         var headers = HTTPHeaders()
-        headers.set(name: "WWW-Authenticate", value: "Basic realm=\"Mesosphere\"")
+        headers.set("WWW-Authenticate", "Basic realm=\"Mesosphere\"")
         return json(["message": "Invalid username or password."], status: 401, headers: headers)
     }
 
@@ -174,7 +174,7 @@ final class MarathonAPI: Sendable {
                 let spec = try AppSpec.parse(body, idOverride: id)
                 let (_, change) = try engine.createApp(spec, clientIp: r.remoteAddress, uri: r.path)
                 var response = json(["version": .string(change.version), "deploymentId": .string(change.deploymentId)], status: 201)
-                response.headers.set(name: "Marathon-Deployment-Id", value: change.deploymentId)
+                response.headers.set("Marathon-Deployment-Id", change.deploymentId)
                 return response
             }
             let change = try engine.updateApp(id, force: force, clientIp: r.remoteAddress, uri: r.path) { spec in
@@ -194,8 +194,8 @@ final class MarathonAPI: Sendable {
         let (app, change) = try engine.createApp(spec, clientIp: r.remoteAddress, uri: "/v2/apps")
         let s = engine.snapshot()
         var headers = HTTPHeaders()
-        headers.set(name: "Location", value: "\(selfURL)/v2/apps\(app.id)")
-        headers.set(name: "Marathon-Deployment-Id", value: change.deploymentId)
+        headers.set("Location", "\(selfURL)/v2/apps\(app.id)")
+        headers.set("Marathon-Deployment-Id", change.deploymentId)
         let rendered = Rendering.app(s.apps[app.id] ?? app, state: s, embed: [.tasks, .counts, .deployments])
         return json(rendered, status: 201, headers: headers)
     }
@@ -215,7 +215,7 @@ final class MarathonAPI: Sendable {
 
     private func changeResponse(_ change: SimulatorEngine.Change) -> HTTPServerResponse {
         var response = json(["version": .string(change.version), "deploymentId": .string(change.deploymentId)])
-        response.headers.set(name: "Marathon-Deployment-Id", value: change.deploymentId)
+        response.headers.set("Marathon-Deployment-Id", change.deploymentId)
         return response
     }
 

@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import ServiceRouterCore
 import ServiceRouterIO
@@ -55,14 +54,14 @@ enum RunCommand {
             inputs = controllerInputs(client.events(), logger: logger)
         }
         let controller = Controller(reconciler: reconciler, source: source, logger: logger, settings: run)
-        let signals = SignalHandlers(controller: controller, logger: logger)
+        let signals = watchSignals(controller, logger: logger)
         logger.info("servicerouter \(ServiceRouterMain.version) starting", [
             ("marathon", opts.appsJSON ?? opts.marathonURLs.map(\.redacted).joined(separator: ",")),
             ("groups", opts.routing.groups.joined(separator: ",")), ("config", opts.configPath), ("socket", opts.socketPath),
             ("reload", opts.masterSocket.map { "master socket \($0)" } ?? opts.reloadCommand.map { _ in "command" } ?? "none"),
         ])
         await controller.run(inputs: inputs)
-        withExtendedLifetime(signals) {}
+        signals.cancel()
         return 0
     }
 
@@ -107,28 +106,14 @@ enum RunCommand {
 }
 
 /// SIGTERM/SIGINT: stop after the batch in flight. SIGHUP: full resync.
-final class SignalHandlers {
-    private let sources: [any DispatchSourceSignal]
-
-    init(controller: Controller, logger: Logger) {
-        var sources: [any DispatchSourceSignal] = []
-        for sig in [SIGTERM, SIGINT, SIGHUP] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler {
-                if sig == SIGHUP {
-                    logger.info("SIGHUP: full resync")
-                    controller.queue.push(.resync("SIGHUP"))
-                } else {
-                    logger.info("\(sig == SIGTERM ? "SIGTERM" : "SIGINT"): finishing the batch in flight, then exiting")
-                    controller.stop()
-                }
-            }
-            source.resume()
-            sources.append(source)
+func watchSignals(_ controller: Controller, logger: Logger) -> SignalWatcher {
+    SignalWatcher { sig in
+        if sig == SIGHUP {
+            logger.info("SIGHUP: full resync")
+            controller.queue.push(.resync("SIGHUP"))
+        } else {
+            logger.info("\(SignalWatcher.name(sig)): finishing the batch in flight, then exiting")
+            controller.stop()
         }
-        self.sources = sources
     }
-
-    func cancel() { for s in sources { s.cancel() } }
 }

@@ -128,7 +128,6 @@ public final class Controller: Sendable {
             }
             await reconciler.replaceApps(fetched.apps, skipped: fetched.skipped)
             let report = await reconciler.fullSync(reason: reason)
-            record(batch)
             return report.error == nil
         }
         var affected = Set<String>()
@@ -154,7 +153,7 @@ public final class Controller: Sendable {
             return true
         }
         let result = await reconciler.flush(appIds: affected)
-        record(batch)
+        if case .done = result { record(batch) }
         if case .needsFullSync(var why) = result {
             if let r = batch.reapply { why += "; \(r)" }
             logger.info("fast path not enough; full pass on the current model", [("why", why)])
@@ -169,7 +168,8 @@ public final class Controller: Sendable {
     }
 }
 
-/// Event-to-applied latencies (seconds) and batch sizes, for metrics and benchmarks.
+/// Event-to-applied latencies (seconds) of fast-path batches (from the oldest event of a batch
+/// arriving to HAProxy acknowledging its runtime commands), and batch sizes.
 public final class ControllerStats: Sendable {
     private struct State {
         var latencies: [Double] = []

@@ -25,14 +25,14 @@ public struct HTTPRequestParser: Sendable {
 
     public enum Action: Sendable, Equatable {
         /// A complete request; call `next()` again, more may be buffered (pipelining).
-        case request(HTTPRequest)
+        case request(ParsedHTTPRequest)
         /// The head asked for `Expect: 100-continue` and its body has not fully arrived: the
         /// server should write `HTTP/1.1 100 Continue` (curl waits a second for it otherwise).
         case sendContinue
         /// Nothing complete in the buffer.
         case needMoreData
         /// The stream is unusable from here on: answer `error.status` and close.
-        case error(HTTPParseError)
+        case error(HTTPRequestParseError)
     }
 
     public let limits: Limits
@@ -52,8 +52,8 @@ public struct HTTPRequestParser: Sendable {
 
     private enum State: Sendable {
         case head(HeadProgress)
-        case body(HTTPRequest, length: Int, continueSent: Bool)
-        case failed(HTTPParseError)
+        case body(ParsedHTTPRequest, length: Int, continueSent: Bool)
+        case failed(HTTPRequestParseError)
     }
 
     public init(limits: Limits = Limits()) {
@@ -152,15 +152,15 @@ public struct HTTPRequestParser: Sendable {
         }
     }
 
-    private mutating func fail(_ kind: HTTPParseError.Kind, _ detail: String) -> Action {
-        let error = HTTPParseError(kind: kind, detail: detail)
+    private mutating func fail(_ kind: HTTPRequestParseError.Kind, _ detail: String) -> Action {
+        let error = HTTPRequestParseError(kind: kind, detail: detail)
         state = .failed(error)
         return .error(error)
     }
 
-    private static func makeRequest(lines: [String], limits: Limits) -> Result<(HTTPRequest, Int), HTTPParseError> {
-        func failure(_ kind: HTTPParseError.Kind, _ detail: String) -> Result<(HTTPRequest, Int), HTTPParseError> {
-            .failure(HTTPParseError(kind: kind, detail: detail))
+    private static func makeRequest(lines: [String], limits: Limits) -> Result<(ParsedHTTPRequest, Int), HTTPRequestParseError> {
+        func failure(_ kind: HTTPRequestParseError.Kind, _ detail: String) -> Result<(ParsedHTTPRequest, Int), HTTPRequestParseError> {
+            .failure(HTTPRequestParseError(kind: kind, detail: detail))
         }
         let requestLine = lines[0]
         let parts = requestLine.split(separator: " ", omittingEmptySubsequences: false)
@@ -190,7 +190,7 @@ public struct HTTPRequestParser: Sendable {
                 return failure(.badHeader, "invalid header name \(quoted(name))")
             }
             let value = String(line[line.index(after: colon)...]).trimmingOWS()
-            headers.add(name: name, value: value)
+            headers.add(name, value)
         }
         if headers.count > limits.maxHeaderCount {
             return failure(.tooManyHeaders, "more than \(limits.maxHeaderCount) header fields")
@@ -222,7 +222,7 @@ public struct HTTPRequestParser: Sendable {
             keepAlive = tokens.contains("keep-alive")
         }
         let expects = headers["Expect"]?.lowercased() == "100-continue" && version.minor >= 1
-        let request = HTTPRequest(method: method, target: String(parts[1]), version: version, headers: headers,
+        let request = ParsedHTTPRequest(method: method, target: String(parts[1]), version: version, headers: headers,
                                   body: [], keepAlive: keepAlive, expectsContinue: expects)
         return .success((request, length))
     }
@@ -245,7 +245,7 @@ public struct HTTPRequestParser: Sendable {
 }
 
 /// Why a request stream could not be parsed; `status` is what to answer before closing.
-public struct HTTPParseError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct HTTPRequestParseError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
         case badRequestLine, badHeader, badContentLength, tooManyHeaders, headTooLarge, bodyTooLarge
         case unsupportedVersion, unsupportedTransferEncoding
@@ -287,57 +287,8 @@ public struct HTTPVersion: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "HTTP/\(major).\(minor)" }
 }
 
-/// Header fields in arrival order; lookups ignore case.
-public struct HTTPHeaders: Sendable, Equatable, Sequence {
-    public struct Field: Sendable, Equatable {
-        public var name: String
-        public var value: String
-        public init(name: String, value: String) {
-            self.name = name
-            self.value = value
-        }
-    }
-
-    public private(set) var fields: [Field] = []
-
-    public init() {}
-
-    public init(_ pairs: [(String, String)]) {
-        fields = pairs.map { Field(name: $0.0, value: $0.1) }
-    }
-
-    public var count: Int { fields.count }
-
-    public func makeIterator() -> IndexingIterator<[Field]> { fields.makeIterator() }
-
-    /// The first value of `name`, case-insensitively.
-    public subscript(name: String) -> String? {
-        fields.first { $0.name.caseInsensitiveEquals(name) }?.value
-    }
-
-    public func values(_ name: String) -> [String] {
-        fields.filter { $0.name.caseInsensitiveEquals(name) }.map(\.value)
-    }
-
-    public func contains(_ name: String) -> Bool { self[name] != nil }
-
-    public mutating func add(name: String, value: String) {
-        fields.append(Field(name: name, value: value))
-    }
-
-    /// Replaces every field called `name` with one.
-    public mutating func set(name: String, value: String) {
-        fields.removeAll { $0.name.caseInsensitiveEquals(name) }
-        fields.append(Field(name: name, value: value))
-    }
-
-    public mutating func remove(name: String) {
-        fields.removeAll { $0.name.caseInsensitiveEquals(name) }
-    }
-}
-
 /// One parsed request.
-public struct HTTPRequest: Sendable, Equatable {
+public struct ParsedHTTPRequest: Sendable, Equatable {
     public var method: String
     /// The request target as sent (origin form: path and query).
     public var target: String

@@ -7,11 +7,11 @@ import Synchronization
 
 /// A request as the server hands it to a handler.
 public struct HTTPServerRequest: Sendable {
-    public var head: HTTPRequest
+    public var head: ParsedHTTPRequest
     /// The client's IP address (numeric), or "" when unknown.
     public var remoteAddress: String
 
-    public init(head: HTTPRequest, remoteAddress: String = "") {
+    public init(head: ParsedHTTPRequest, remoteAddress: String = "") {
         self.head = head
         self.remoteAddress = remoteAddress
     }
@@ -53,7 +53,7 @@ public struct HTTPServerResponse: Sendable {
     public static func bytes(_ body: [UInt8], status: Int = 200, contentType: String,
                              headers: HTTPHeaders = HTTPHeaders()) -> HTTPServerResponse {
         var h = headers
-        h.set(name: "Content-Type", value: contentType)
+        h.set("Content-Type", contentType)
         return HTTPServerResponse(status: status, headers: h, body: .bytes(body))
     }
 
@@ -336,7 +336,7 @@ public final class HTTPServer: Sendable {
                 options.logger.debug("bad request", [("server", options.name), ("error", error.description)])
                 let body = Array((error.description + "\n").utf8)
                 var headers = HTTPHeaders()
-                headers.set(name: "Content-Type", value: "text/plain; charset=utf-8")
+                headers.set("Content-Type", "text/plain; charset=utf-8")
                 try? connection.write(Self.head(status: error.status, headers: headers, length: body.count, keepAlive: false) + body)
                 Self.drainBeforeClose(connection)
                 return
@@ -360,7 +360,7 @@ public final class HTTPServer: Sendable {
                     guard accepted else { return }
                     defer { writer.finish() }
                     var headers = response.headers
-                    headers.set(name: "Connection", value: "close")
+                    headers.set("Connection", "close")
                     guard writer.write(Self.head(status: response.status, headers: headers, length: nil, keepAlive: false)) else {
                         return
                     }
@@ -387,11 +387,11 @@ public final class HTTPServer: Sendable {
     static func head(status: Int, headers: HTTPHeaders, length: Int?, keepAlive: Bool, http10: Bool = false) -> [UInt8] {
         var text = "HTTP/1.1 \(status) \(HTTPServerResponse.reason(status))\r\n"
         var h = headers
-        if let length, !h.contains("Content-Length") { h.set(name: "Content-Length", value: String(length)) }
+        if let length, !h.contains("Content-Length") { h.set("Content-Length", String(length)) }
         if !keepAlive {
-            h.set(name: "Connection", value: "close")
+            h.set("Connection", "close")
         } else if http10 {
-            h.set(name: "Connection", value: "keep-alive")
+            h.set("Connection", "keep-alive")
         }
         for field in h { text += "\(field.name): \(field.value)\r\n" }
         text += "\r\n"

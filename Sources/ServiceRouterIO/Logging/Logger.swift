@@ -160,3 +160,22 @@ public final class StreamLogSink: LogSink {
         return out + "\""
     }
 }
+
+/// Appends text lines to a file (the demo keeps the controller's log out of its live view).
+public final class FileLogSink: LogSink {
+    private let handle: Mutex<FileHandle?>
+    public let format: LogFormat
+
+    public init(path: String, format: LogFormat = .text) {
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+        let h = FileHandle(forWritingAtPath: path)
+        h?.seekToEndOfFile()
+        handle = Mutex(h)
+        self.format = format
+    }
+
+    public func write(_ record: LogRecord) {
+        let line = StreamLogSink.format(record, as: format, time: Date()) + "\n"
+        handle.withLock { $0?.write(Data(line.utf8)) }
+    }
+}

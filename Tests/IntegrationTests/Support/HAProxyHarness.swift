@@ -5,104 +5,37 @@ import ServiceRouterIO
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 
 /// A real HAProxy 2.6 in master-worker mode, started the way operators (and the external checks)
 /// start it: `haproxy -W -S master.sock -f cfg` with a minimal config (a stats socket, no
 /// frontends). Stopped, with every process it forked, when the test ends.
-final class HAProxyHarness: @unchecked Sendable {
-    let dir: String
-    let configPath: String
-    let socketPath: String
-    let masterPath: String
-    private var process: Process?
+typealias HAProxyHarness = HAProxyProcess
 
-    static var isAvailable: Bool {
-        (try? ProcessRunner.run("haproxy", ["-v"]).status) == 0
+extension HAProxyProcess {
+    static var isAvailable: Bool { isInstalled() }
+
+    convenience init(name: String) throws {
+        try self.init()
     }
 
-    init(name: String = "t") throws {
-        dir = NSTemporaryDirectory() + "sr-\(name)-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        configPath = dir + "/haproxy.cfg"
-        socketPath = dir + "/admin.sock"
-        masterPath = dir + "/master.sock"
-        try Self.minimalConfig(socket: socketPath).write(toFile: configPath, atomically: true, encoding: .utf8)
-    }
-
-    static func minimalConfig(socket: String) -> String {
-        """
-        global
-          stats socket \(socket) mode 600 level admin expose-fd listeners
-        defaults
-          mode http
-          timeout connect 3s
-          timeout client 30s
-          timeout server 30s
-
-        """
-    }
-
-    func start() async throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["haproxy", "-W", "-S", masterPath, "-f", configPath]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try p.run()
-        process = p
-        try await waitForSocket()
-    }
-
-    func waitForSocket(timeout: Double = 10) async throws {
-        let deadline = Monotonic.now() + timeout
-        while Monotonic.now() < deadline {
-            if (try? await runtime.identity()) != nil { return }
-            try await Task.sleep(nanoseconds: 20_000_000)
-        }
-        throw RuntimeError("HAProxy did not answer on \(socketPath)")
-    }
-
-    var runtime: UnixRuntimeSocket { UnixRuntimeSocket(path: socketPath) }
-
-    var control: HAProxyProcessControl {
-        HAProxyProcessControl(method: .masterSocket(masterPath), logger: .silent)
-    }
-
-    /// The master's reload counter (HAProxy's own count, not ours).
-    func reloadCount() async throws -> Int {
-        try await control.processList()!.reloads
-    }
-
+    var masterPath: String { masterSocketPath }
+    var control: HAProxyProcessControl { control() }
     func workerPid() async throws -> Int { try await runtime.identity().pid }
-
-    /// Kills HAProxy (master and workers) and starts it again on the last written config.
-    func restart() async throws {
-        stop()
-        try await Task.sleep(nanoseconds: 100_000_000)
-        try await start()
-    }
-
-    func stop() {
-        guard let p = process, p.isRunning else { return }
-        kill(p.processIdentifier, SIGTERM)
-        let deadline = Monotonic.now() + 5
-        while p.isRunning && Monotonic.now() < deadline { usleep(10_000) }
-        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
-        p.waitUntilExit()
-        process = nil
-    }
-
-    deinit {
-        stop()
-        try? FileManager.default.removeItem(atPath: dir)
-    }
 }
 
-/// A free TCP port on 127.0.0.1 (bound then released).
+/// A TCP port nobody listens on. Ports come from a process-wide counter in 12000-19999 (outside
+/// the kernel's ephemeral range and the simulator's task ports), each checked free, so two tests
+/// never pick the same one; HAProxy binds with SO_REUSEPORT and would otherwise silently share it.
 func freePort() throws -> Int {
-    let l = try Listener.tcp(host: "127.0.0.1", port: 0)
-    return l.port
+    for _ in 0..<8000 {
+        let candidate = 12000 + portCounter.add(1, ordering: .relaxed).oldValue % 8000
+        if (try? Listener.tcp(host: "0.0.0.0", port: candidate)) != nil { return candidate }
+    }
+    throw RuntimeError("no free port in 12000-19999")
 }
+
+private let portCounter = Atomic<Int>(Int(getpid()) * 37 % 8000)
 
 /// A stand-in task: an HTTP listener on 127.0.0.1 answering every request with its id.
 final class TaskServer: @unchecked Sendable {

@@ -50,7 +50,7 @@ enum RawHTTP {
         var headers = HTTPHeaders()
         for line in lines where !line.isEmpty {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            headers.add(name: String(line[..<colon]), value: line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+            headers.add(String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
         }
         var body = Array(bytes[(end + 4)...])
         if let length = headers["Content-Length"].flatMap(Int.init), body.count >= length { body = Array(body.prefix(length)) }
