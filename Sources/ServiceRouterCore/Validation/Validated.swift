@@ -226,7 +226,9 @@ public struct HostName: Hashable, Sendable, Comparable, CustomStringConvertible 
     public let text: String
 
     public init(_ raw: String, field: String = "vhost", allowWildcard: Bool = false) throws {
-        let s = raw.lowercased()
+        // ASCII-only lower-casing: `lowercased()` maps U+212A KELVIN SIGN to an ASCII "k", which let
+        // a non-ASCII value pass as a host name.
+        let s = String(decoding: raw.utf8.map { (0x41...0x5A).contains($0) ? $0 + 0x20 : $0 }, as: UTF8.self)
         var labels = s.split(separator: ".", omittingEmptySubsequences: false)
         if allowWildcard, labels.first == "*", labels.count > 2 { labels.removeFirst() }
         guard !s.isEmpty, s.utf8.count <= 253, !labels.isEmpty,
