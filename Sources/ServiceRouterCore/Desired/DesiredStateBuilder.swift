@@ -177,7 +177,7 @@ public enum DesiredStateBuilder {
             kind: kind,
             intervalSeconds: try positive(c.intervalSeconds, "intervalSeconds"),
             timeoutSeconds: try positive(c.timeoutSeconds, "timeoutSeconds"),
-            fall: try positive(c.maxConsecutiveFailures + 1, "maxConsecutiveFailures"),
+            fall: try positive(min(c.maxConsecutiveFailures, Int.max - 1) + 1, "maxConsecutiveFailures"),
             port: try c.port.map { try Port($0, field: "healthChecks.port") },
             source: c)
     }
