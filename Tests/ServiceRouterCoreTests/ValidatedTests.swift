@@ -110,7 +110,7 @@ import Darwin
         guard inet_pton(AF_INET6, text, &addr) == 1 else { return nil }
         var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         guard inet_ntop(AF_INET6, &addr, &buf, socklen_t(buf.count)) != nil else { return nil }
-        return String(cString: buf)
+        return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     @Test func ipv6TextIsWhatTheLiveStateReports() throws {
