@@ -133,11 +133,14 @@ public enum DesiredStateBuilder {
             }
             let spec = try check.map { try healthSpec($0, mode: mode, appId: app.id) } ?? nil
             let overCapacity = max(0, app.maximumOverCapacity.isFinite ? app.maximumOverCapacity : 1)
-            let rollingPeak = Int((Double(max(0, app.instances)) * (1 + overCapacity)).rounded(.up))
+            // The product is rounded up, less a tolerance for binary floating point (100 × 1.1 is
+            // 110.00000000000001 and must not round up to 111), and capped before it becomes an Int
+            // (a huge `instances` or `maximumOverCapacity` would trap the conversion).
+            let rollingPeak = Int(min((Double(max(0, app.instances)) * (1 + overCapacity) - 1e-9).rounded(.up), 100_000))
             out.append(Service(
                 appId: app.id, portIndex: index, servicePort: servicePort, backend: backend, mode: mode,
                 labels: serviceLabels, healthCheck: spec,
-                minimumSlots: max(options.minSlots, min(rollingPeak, 100_000)),
+                minimumSlots: max(options.minSlots, rollingPeak),
                 servers: servers(of: app, index: index, options: options, context: context, diagnostics: &diagnostics),
                 appLabels: app.labels, configChangedAt: app.configChangedAt))
         }
@@ -174,7 +177,7 @@ public enum DesiredStateBuilder {
             kind: kind,
             intervalSeconds: try positive(c.intervalSeconds, "intervalSeconds"),
             timeoutSeconds: try positive(c.timeoutSeconds, "timeoutSeconds"),
-            fall: try positive(c.maxConsecutiveFailures + 1, "maxConsecutiveFailures"),
+            fall: try positive(min(c.maxConsecutiveFailures, Int.max - 1) + 1, "maxConsecutiveFailures"),
             port: try c.port.map { try Port($0, field: "healthChecks.port") },
             source: c)
     }

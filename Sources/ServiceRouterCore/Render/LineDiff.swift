@@ -61,20 +61,23 @@ public enum LineDiff {
         var sfx = 0
         while sfx < a.count - p, sfx < b.count - p, a[a.count - 1 - sfx] == b[b.count - 1 - sfx] { sfx += 1 }
         let midA = Array(a[p..<(a.count - sfx)]), midB = Array(b[p..<(b.count - sfx)])
-        let middle: [Op] = midA.count + midB.count > 4000
-            ? midA.map { .del($0) } + midB.map { .add($0) }
-            : myers(midA, midB)
+        let middle: [Op] = (midA.count + midB.count > 4000 ? nil : myers(midA, midB))
+            ?? midA.map { .del($0) } + midB.map { .add($0) }
         return a[..<p].map { .same($0) } + middle + a[(a.count - sfx)...].map { .same($0) }
     }
 
-    static func myers(_ a: [String], _ b: [String]) -> [Op] {
+    /// nil when the texts differ in more than `maxEdits` lines: the trace kept for the backtrack
+    /// grows with the square of the edit count.
+    static func myers(_ a: [String], _ b: [String], maxEdits: Int = 1000) -> [Op]? {
         let n = a.count, m = b.count
         if n == 0 && m == 0 { return [] }
         let maxD = n + m
-        var v = [Int](repeating: 0, count: 2 * maxD + 2)
+        var v = [Int](repeating: 0, count: 2 * maxD + 3)
         var trace: [[Int]] = []
         outer: for d in 0...maxD {
-            trace.append(v)
+            if d > maxEdits { return nil }
+            // Step d only reads diagonals -(d+1)...d+1 back: keep just those (offset d + 1).
+            trace.append(Array(v[(maxD - d)...(maxD + 2 + d)]))
             for k in stride(from: -d, through: d, by: 2) {
                 var x: Int
                 if k == -d || (k != d && v[k - 1 + maxD + 1] < v[k + 1 + maxD + 1]) {
@@ -85,7 +88,7 @@ public enum LineDiff {
                 var y = x - k
                 while x < n, y < m, a[x] == b[y] { x += 1; y += 1 }
                 v[k + maxD + 1] = x
-                if x >= n && y >= m { trace.append(v); break outer }
+                if x >= n && y >= m { trace.append([]); break outer }
             }
         }
         // Backtrack.
@@ -95,12 +98,12 @@ public enum LineDiff {
             let vd = trace[d]
             let k = x - y
             let prevK: Int
-            if k == -d || (k != d && vd[k - 1 + maxD + 1] < vd[k + 1 + maxD + 1]) {
+            if k == -d || (k != d && vd[k - 1 + d + 1] < vd[k + 1 + d + 1]) {
                 prevK = k + 1
             } else {
                 prevK = k - 1
             }
-            let prevX = vd[prevK + maxD + 1]
+            let prevX = vd[prevK + d + 1]
             let prevY = prevX - prevK
             while x > prevX && y > prevY {
                 ops.append(.same(a[x - 1])); x -= 1; y -= 1

@@ -70,8 +70,8 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
         if let v4 = Self.parseV4(raw) {
             text = v4
             isV6 = false
-        } else if Self.isValidV6(raw) {
-            text = raw.lowercased()
+        } else if Self.isValidV6(raw), let words = Self.v6Words(raw) {
+            text = Self.v6Text(words)
             isV6 = true
         } else {
             throw ValidationError(field: "address", value: raw, reason: "not a numeric IPv4 or IPv6 address")
@@ -123,6 +123,71 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
         }
         return first.count == groupsAllowed
     }
+
+    /// The eight 16-bit words of an address that passed `isValidV6`.
+    static func v6Words(_ s: String) -> [UInt16]? {
+        var body = s
+        var tail: [UInt16] = []
+        if let lastColon = s.lastIndex(of: ":"), s[s.index(after: lastColon)...].contains(".") {
+            guard let v4 = parseV4(String(s[s.index(after: lastColon)...])) else { return nil }
+            let b = v4.split(separator: ".").compactMap { UInt16($0) }
+            tail = [b[0] << 8 | b[1], b[2] << 8 | b[3]]
+            let head = s[..<lastColon]
+            body = head.hasSuffix(":") ? String(head) + ":" : String(head)
+        }
+        func words(_ h: String) -> [UInt16]? {
+            if h.isEmpty { return [] }
+            var out: [UInt16] = []
+            for g in h.split(separator: ":", omittingEmptySubsequences: false) {
+                guard let v = UInt16(g, radix: 16) else { return nil }
+                out.append(v)
+            }
+            return out
+        }
+        let halves = body.components(separatedBy: "::")
+        guard let head = words(halves[0]) else { return nil }
+        var all = head
+        if halves.count == 2 {
+            guard let rest = words(halves[1]) else { return nil }
+            all += Array(repeating: 0, count: max(0, 8 - tail.count - head.count - rest.count)) + rest
+        }
+        all += tail
+        return all.count == 8 ? all : nil
+    }
+
+    /// The text `inet_ntop` (glibc) gives, which is how HAProxy reports server addresses: lower-case
+    /// hex without leading zeros, the first longest run of two or more zero words as `::`, and the
+    /// IPv4-compatible and IPv4-mapped forms with a dotted quad.
+    static func v6Text(_ w: [UInt16]) -> String {
+        var best = (base: -1, len: 0), cur = (base: -1, len: 0)
+        for i in 0...8 {
+            if i < 8, w[i] == 0 {
+                cur = cur.base == -1 ? (i, 1) : (cur.base, cur.len + 1)
+            } else if cur.base != -1 {
+                if cur.len > best.len { best = cur }
+                cur = (-1, 0)
+            }
+        }
+        if best.len < 2 { best = (-1, 0) }
+        var out = ""
+        var i = 0
+        while i < 8 {
+            if best.base != -1, i >= best.base, i < best.base + best.len {
+                if i == best.base { out += ":" }
+                i += 1
+                continue
+            }
+            if i != 0 { out += ":" }
+            if i == 6, best.base == 0, best.len == 6 || (best.len == 5 && w[5] == 0xFFFF) {
+                out += "\(w[6] >> 8).\(w[6] & 0xFF).\(w[7] >> 8).\(w[7] & 0xFF)"
+                break
+            }
+            out += String(w[i], radix: 16)
+            i += 1
+        }
+        if best.base != -1, best.base + best.len == 8 { out += ":" }
+        return out
+    }
 }
 
 /// A TCP port, 1-65535.
@@ -161,7 +226,9 @@ public struct HostName: Hashable, Sendable, Comparable, CustomStringConvertible 
     public let text: String
 
     public init(_ raw: String, field: String = "vhost", allowWildcard: Bool = false) throws {
-        let s = raw.lowercased()
+        // ASCII-only lower-casing: `lowercased()` maps U+212A KELVIN SIGN to an ASCII "k", which let
+        // a non-ASCII value pass as a host name.
+        let s = String(decoding: raw.utf8.map { (0x41...0x5A).contains($0) ? $0 + 0x20 : $0 }, as: UTF8.self)
         var labels = s.split(separator: ".", omittingEmptySubsequences: false)
         if allowWildcard, labels.first == "*", labels.count > 2 { labels.removeFirst() }
         guard !s.isEmpty, s.utf8.count <= 253, !labels.isEmpty,
