@@ -22,9 +22,9 @@ import Testing
     /// The documented rule, written out independently of the implementation.
     static let expectedRouting: [TaskState: TaskRouting] = [
         .running: .serve,
-        .killing: .drain, .unreachable: .drain,
+        .killing: .drain, .unreachable: .drain, .lost: .drain,
         .staging: .none, .starting: .none,
-        .finished: .none, .failed: .none, .killed: .none, .lost: .none, .error: .none, .dropped: .none,
+        .finished: .none, .failed: .none, .killed: .none, .error: .none, .dropped: .none,
         .gone: .none, .goneByOperator: .none, .unknown: .none,
     ]
 
@@ -47,7 +47,7 @@ import Testing
 
     @Test(arguments: TaskState.allCases)
     func terminalStates(_ state: TaskState) {
-        let terminal: Set<TaskState> = [.finished, .failed, .killed, .lost, .error, .dropped, .gone, .goneByOperator, .unknown]
+        let terminal: Set<TaskState> = [.finished, .failed, .killed, .error, .dropped, .gone, .goneByOperator, .unknown]
         #expect(state.isTerminal == terminal.contains(state))
     }
 
@@ -382,9 +382,10 @@ import Testing
 
     @Test(arguments: [
         // (instances, maximumOverCapacity, --min-slots, expected)
-        (3, 1.0, 8, 8), (10, 0.5, 8, 15), (10, 0.0, 8, 10), (10, 1.0, 1, 20), (0, 1.0, 8, 8), (0, 1.0, 0, 0),
-        (3, 0.5, 1, 5), (100, 0.1, 8, 110), (1000, 0.1, 8, 1100), (7, 0.3, 1, 10), (5, -1.0, 1, 5),
-        (5, .infinity, 1, 10), (5, .nan, 1, 10), (-2, 1.0, 1, 1), (1_000_000, 1.0, 8, 100_000),
+        // peak = ceil(instances × (1 + over)); slots = max(minSlots, peak + max(2, peak / 4)).
+        (3, 1.0, 8, 8), (10, 0.5, 8, 18), (10, 0.0, 8, 12), (10, 1.0, 1, 25), (0, 1.0, 8, 8), (0, 1.0, 0, 0),
+        (3, 0.5, 1, 7), (100, 0.1, 8, 137), (1000, 0.1, 8, 1375), (7, 0.3, 1, 12), (5, -1.0, 1, 7),
+        (5, .infinity, 1, 12), (5, .nan, 1, 12), (-2, 1.0, 1, 1), (1_000_000, 1.0, 8, 100_000),
         (Int.max, 1.0, 8, 100_000), (5, 1e300, 8, 100_000),
     ] as [(Int, Double, Int, Int)])
     func minimumSlots(_ instances: Int, _ overCapacity: Double, _ minSlots: Int, _ expected: Int) throws {
@@ -521,7 +522,7 @@ import Testing
         #expect(d.services.map(\.backend.text) == ["nginx-green_10000"])
         let s = d.services[0]
         #expect(s.mode == .http)
-        #expect(s.minimumSlots == 6)
+        #expect(s.minimumSlots == 8)
         #expect(s.servers.map(\.endpoint) == [ep("10.0.6.25", 31184), ep("10.0.6.25", 16916), ep("10.0.6.25", 23336)])
         #expect(diagnostics(d, .conflict, app: "/nginx-blue").count == 1)
     }

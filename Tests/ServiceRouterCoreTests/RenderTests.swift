@@ -11,6 +11,9 @@ import Testing
 
     func render(_ apps: [MarathonApp], minSlots: Int = 2, live: LiveState = LiveState(),
                 options: RenderOptions = RenderOptions(adminSocket: socket), templates: TemplateSet? = nil) throws -> RenderedConfig {
+        // Slot counts here follow `minSlots` alone: `instances` is zeroed (the slot formula is
+        // covered by DesiredStateTests).
+        let apps = apps.map { var a = $0; a.instances = 0; return a }
         let d = DesiredStateBuilder.build(apps: apps, options: RoutingOptions(groups: ["*"], minSlots: minSlots, reservedPorts: options.reservedPorts))
         let plan = SlotPlanner.plan(desired: d, live: live)
         return try ConfigRenderer.render(desired: d, plan: plan, templates: templates ?? TemplateSet(), options: options)

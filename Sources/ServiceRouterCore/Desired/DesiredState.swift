@@ -27,8 +27,9 @@ public struct Service: Sendable, Equatable {
     public var mode: ServiceLabels.Mode
     public var labels: ServiceLabels
     public var healthCheck: HealthCheckSpec?
-    /// The slot count this service needs at least: `max(--min-slots, ceil(instances × (1 +
-    /// maximumOverCapacity)))`, so a rolling deploy fits without a reload.
+    /// The slot count this service needs at least: `max(--min-slots, peak + max(2, peak / 4))` with
+    /// `peak = ceil(instances × (1 + maximumOverCapacity))`, so a rolling deploy, with tasks draining
+    /// while their replacements start, fits without a reload.
     public var minimumSlots: Int
     /// Sorted by task id.
     public var servers: [DesiredServer]

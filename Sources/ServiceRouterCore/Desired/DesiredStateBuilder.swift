@@ -137,10 +137,13 @@ public enum DesiredStateBuilder {
             // 110.00000000000001 and must not round up to 111), and capped before it becomes an Int
             // (a huge `instances` or `maximumOverCapacity` would trap the conversion).
             let rollingPeak = Int(min((Double(max(0, app.instances)) * (1 + overCapacity) - 1e-9).rounded(.up), 100_000))
+            // Headroom on top: tasks that drain (TASK_KILLING) while their replacements start, and
+            // free slots that can rest before reuse.
+            let headroom = rollingPeak == 0 ? 0 : max(2, rollingPeak / 4)
             out.append(Service(
                 appId: app.id, portIndex: index, servicePort: servicePort, backend: backend, mode: mode,
                 labels: serviceLabels, healthCheck: spec,
-                minimumSlots: max(options.minSlots, rollingPeak),
+                minimumSlots: max(options.minSlots, min(rollingPeak + headroom, 100_000)),
                 servers: servers(of: app, index: index, options: options, context: context, diagnostics: &diagnostics),
                 appLabels: app.labels, configChangedAt: app.configChangedAt))
         }

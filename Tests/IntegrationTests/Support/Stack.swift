@@ -47,7 +47,7 @@ final class Stack: @unchecked Sendable {
         let logger = Logger(minimum: .debug, sink: logs)
         let render = RenderOptions(adminSocket: haproxy.socketPath, httpPort: httpPort, appIdPort: nil, stats: nil)
         var settings = ControllerSettings(
-            routing: RoutingOptions(groups: ["external"], healthCheck: o.healthCheck, minSlots: 4, reservedPorts: render.reservedPorts),
+            routing: RoutingOptions(groups: ["external"], healthCheck: o.healthCheck, reservedPorts: render.reservedPorts),
             render: render, templates: try TemplateSet(), configPath: haproxy.configPath)
         settings.reloadWhenSocketDown = false
         reconciler = Reconciler(settings: settings, runtime: haproxy.runtime, control: haproxy.control(logger: logger),
