@@ -17,12 +17,8 @@ struct OnceIntegrationTests {
     }
 
     /// Distinct bodies seen over `count` new-connection requests.
-    func seen(port: Int, count: Int = 12, host: String? = nil) -> Set<String> {
-        var out = Set<String>()
-        for _ in 0..<count {
-            if let r = try? httpGet(port: port, host: host) { out.insert(r.status == 200 ? r.body : "status \(r.status)") }
-        }
-        return out
+    func seen(port: Int, count: Int = 12, host: String? = nil) async -> Set<String> {
+        await responses(port: port, host: host, count: count)
     }
 
     @Test func taskChurnChangesRoutingWithoutReload() async throws {
@@ -37,7 +33,7 @@ struct OnceIntegrationTests {
         let first = await r.fullSync(reason: "test")
         #expect(first.error == nil)
         #expect(first.reloaded, "the minimal config is not ours: the first pass must reload")
-        #expect(seen(port: port) == ["web.a", "web.b"])
+        #expect(await seen(port: port) == ["web.a", "web.b"])
         let reloads = try await h.reloadCount()
         let pid = try await h.workerPid()
 
@@ -48,18 +44,18 @@ struct OnceIntegrationTests {
         #expect(!second.reloaded)
         #expect(second.reloadReasons.isEmpty)
         #expect(!second.commands.isEmpty)
-        #expect(seen(port: port) == ["web.a", "web.c"])
+        #expect(await seen(port: port) == ["web.a", "web.c"])
 
         // Add d, then kill a.
         await r.replaceApps([testApp("/web", servicePort: port, tasks: [("web.a", a.port), ("web.c", c.port), ("web.d", d.port)], instances: 2)], skipped: [])
         let third = await r.fullSync(reason: "test")
         #expect(third.reloadReasons.isEmpty)
-        #expect(seen(port: port, count: 15) == ["web.a", "web.c", "web.d"])
+        #expect(await seen(port: port, count: 15) == ["web.a", "web.c", "web.d"])
         a.stop()
         await r.replaceApps([testApp("/web", servicePort: port, tasks: [("web.c", c.port), ("web.d", d.port)])], skipped: [])
         let fourth = await r.fullSync(reason: "test")
         #expect(fourth.reloadReasons.isEmpty)
-        #expect(seen(port: port) == ["web.c", "web.d"])
+        #expect(await seen(port: port) == ["web.c", "web.d"])
 
         // HAProxy's own view: same worker, no reload.
         #expect(try await h.reloadCount() == reloads)
@@ -91,8 +87,8 @@ struct OnceIntegrationTests {
         #expect(s.reloaded)
         #expect(s.reloadReasons.contains { $0.contains("new backend shop_\(shopPort)") })
         #expect(try await h.reloadCount() == before + 1)
-        #expect(try httpGet(port: httpPort, host: "shop.example.com").body == "shop.b")
-        #expect(try httpGet(port: shopPort).body == "shop.b")
+        #expect(try await httpGet(port: httpPort, host: "shop.example.com").body == "shop.b")
+        #expect(try await httpGet(port: shopPort).body == "shop.b")
 
         // A vhost change on an existing app: one reload.
         var moved = shop
@@ -101,8 +97,8 @@ struct OnceIntegrationTests {
         let v = await r.fullSync(reason: "test")
         #expect(v.reloaded)
         #expect(try await h.reloadCount() == before + 2)
-        #expect(try httpGet(port: httpPort, host: "store.example.com").body == "shop.b")
-        #expect(try httpGet(port: httpPort, host: "shop.example.com").status == 503)
+        #expect(try await httpGet(port: httpPort, host: "store.example.com").body == "shop.b")
+        #expect(try await httpGet(port: httpPort, host: "shop.example.com").status == 503)
 
         // Again, unchanged: nothing.
         let idle = await r.fullSync(reason: "test")
@@ -127,7 +123,7 @@ struct OnceIntegrationTests {
         b.stop()
 
         try await h.restart()
-        #expect(seen(port: port) == ["svc.a", "svc.c"])
+        #expect(await seen(port: port) == ["svc.a", "svc.c"])
         let after = await r.fullSync(reason: "test")
         #expect(!after.reloaded)
         #expect(after.commands.isEmpty, "the restarted HAProxy already has every task: \(after.commands)")

@@ -23,10 +23,11 @@ struct RunEndToEndTests {
                 let routedIn = try await s.waitUntil("the replacement routed") {
                     let now = await s.taskIds("/e2e/web")
                     let fresh = now.subtracting(before)
-                    return !fresh.isEmpty && s.routed(port: port, count: 10).isSuperset(of: fresh)
+                    guard !fresh.isEmpty else { return false }
+                    return await s.routed(port: port, count: 10).isSuperset(of: fresh)
                 }
                 // The killed task leaves the rotation (drain, then maint) and never comes back.
-                _ = try await s.waitUntil("the killed task out of rotation") { !s.routed(port: port, count: 10).contains(killed) }
+                _ = try await s.waitUntil("the killed task out of rotation") { await !s.routed(port: port, count: 10).contains(killed) }
                 print("replacement routed \(String(format: "%.1f", routedIn * 1000)) ms after the kill")
             }
             #expect(try await s.haproxy.reloadCount() == reloads, "task churn must not reload HAProxy: \(s.reloadLog)")
@@ -47,11 +48,11 @@ struct RunEndToEndTests {
             let victim = try #require(await s.taskIds("/e2e/kill").sorted().first)
             try await s.sim.killTask(victim, scale: true)
             _ = try await s.waitUntil("no new request reaches the killed task") {
-                !s.routed(port: port, count: 12).contains(victim)
+                await !s.routed(port: port, count: 12).contains(victim)
             }
             // And it stays so: 30 more requests, none to the victim.
-            #expect(!s.routed(port: port, count: 30).contains(victim))
-            #expect(s.routed(port: port, count: 30).count == 2)
+            #expect(await !s.routed(port: port, count: 30).contains(victim))
+            #expect(await s.routed(port: port, count: 30).count == 2)
         } catch {
             await s.stop()
             throw error
@@ -150,7 +151,7 @@ struct RunEndToEndTests {
             try await s.waitConverged("/e2e/restart")
 
             // Replaced by a process with another config (the minimal one): servicerouter takes over again.
-            s.haproxy.stop()
+            await s.haproxy.shutdown()
             try HAProxyProcess.minimalConfig(socket: s.haproxy.socketPath).write(toFile: s.haproxy.configPath, atomically: true, encoding: .utf8)
             try await s.haproxy.start()
             try await s.waitConverged("/e2e/restart")
@@ -172,17 +173,17 @@ struct RunEndToEndTests {
             let port = try await s.servicePort("/e2e/health")
             let sick = try #require(await s.taskIds("/e2e/health").sorted().first)
             try await s.sim.setHealth(sick, alive: false)
-            _ = try await s.waitUntil("the unhealthy task out of rotation") { !s.routed(port: port).contains(sick) }
+            _ = try await s.waitUntil("the unhealthy task out of rotation") { await !s.routed(port: port).contains(sick) }
             // A Marathon failover hides every health result: nothing is emptied.
             s.sim.hideHealthResults(true)
             s.controller.queue.push(.resync("test"))
             try await Task.sleep(nanoseconds: 500_000_000)
-            let during = s.routed(port: port, count: 12)
+            let during = await s.routed(port: port, count: 12)
             #expect(!during.isEmpty && !during.contains { $0.hasPrefix("status") }, "backend emptied during failover: \(during)")
             #expect(!during.contains(sick))
             s.sim.hideHealthResults(false)
             try await s.sim.setHealth(sick, alive: true)
-            _ = try await s.waitUntil("the recovered task back in rotation") { s.routed(port: port, count: 16).contains(sick) }
+            _ = try await s.waitUntil("the recovered task back in rotation") { await s.routed(port: port, count: 16).contains(sick) }
         } catch {
             await s.stop()
             throw error

@@ -8,7 +8,7 @@ import Testing
     @Test func framingIsJettysCRLFWithAttachedFirstAndNoChunking() async throws {
         try await withSimulator { sim in
             let reader = try SSEReader(port: sim.port)
-            #expect(await reader.read { $0.events.count >= 1 })
+            #expect(await reader.read { $0.events.count >= 1 }, "closed=\(reader.closed) got=\(reader.text.debugDescription)")
             #expect(reader.head.hasPrefix("HTTP/1.1 200 OK\r\n"))
             let head = reader.head.lowercased()
             #expect(head.contains("content-type: text/event-stream"))
@@ -42,7 +42,7 @@ import Testing
     @Test func heartbeatIsABareCRLF() async throws {
         try await withSimulator(.init(heartbeatInterval: 0.2)) { sim in
             let reader = try SSEReader(port: sim.port)
-            #expect(await reader.read(timeout: 3) { $0.body.hasSuffix("\r\n\r\n\r\n\r\n") })
+            #expect(await reader.read(timeout: 20) { $0.body.hasSuffix("\r\n\r\n\r\n\r\n") }, "closed=\(reader.closed) got=\(reader.text.debugDescription)")
             #expect(reader.eventTypes() == ["event_stream_attached"])
             // After the attached event only bare CRLFs: no `:` comment lines, no data.
             let afterAttached = reader.body.components(separatedBy: "}\r\n\r\n").last ?? ""
@@ -157,6 +157,6 @@ import Testing
         let started = Monotonic.now()
         sim.stop()
         #expect(Monotonic.now() - started < 1)
-        #expect(await reader.readUntilClosed(timeout: 2))
+        #expect(await reader.readUntilClosed(timeout: 20))
     }
 }

@@ -116,7 +116,7 @@ struct HTTPClientTests {
         await #expect { try await client().send(HTTPRequest(url: server.url), timeout: 0.3) }
             throws: { clientError($0)?.kind == .timeout }
         let elapsed = Monotonic.now() - start
-        #expect(elapsed >= 0.25 && elapsed < 10, "took \(elapsed) s")
+        #expect(elapsed >= 0.25 && elapsed < 30, "took \(elapsed) s")
     }
 
     @Test func slowTrickleStillHitsTheOverallTimeout() async throws {
@@ -196,12 +196,14 @@ struct HTTPClientTests {
         let server = try TestHTTPServer { _, peer in
             peer.startEventStream()
             peer.send("event: one\r\ndata: 1\r\n\r\n")
-            let deadline = Monotonic.now() + 5
+            // Generous: the consumer is an async task and may wait for a cooperative thread while
+            // CPU-heavy tests run beside it.
+            let deadline = Monotonic.now() + 60
             while !firstSeen.isSet, Monotonic.now() < deadline, peer.pause(0.01) {}
             peer.send("event: two\r\ndata: 2\r\n\r\n")
         }
         defer { server.stop() }
-        let stream = client().stream(HTTPRequest(url: server.url("/v2/events")), idleTimeout: 5)
+        let stream = client().stream(HTTPRequest(url: server.url("/v2/events")), idleTimeout: 60)
         let result = try await drain(stream) { _ in firstSeen.set() }
         #expect(result.head?.status == 200)
         #expect(result.head?.headers["Content-Type"] == "text/event-stream")
@@ -223,7 +225,7 @@ struct HTTPClientTests {
         let stream = client().stream(HTTPRequest(url: server.url), idleTimeout: 0.5)
         await #expect { _ = try await drain(stream) } throws: { clientError($0)?.kind == .idle }
         let elapsed = Monotonic.now() - start
-        #expect(elapsed > 1.5 && elapsed < 10, "idle timeout after \(elapsed) s")
+        #expect(elapsed > 1.5 && elapsed < 30, "idle timeout after \(elapsed) s")
     }
 
     @Test func cancellingTheConsumerClosesTheConnectionPromptly() async throws {

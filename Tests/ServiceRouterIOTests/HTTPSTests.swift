@@ -58,7 +58,7 @@ struct TLSTests {
         await #expect { try await HTTPClient(connectTimeout: 0.4).send(HTTPRequest(url: url), timeout: 10) }
             throws: { clientError($0)?.kind == .connect && "\($0)".contains("TLS handshake timed out") }
         let elapsed = Monotonic.now() - start
-        #expect(elapsed >= 0.35 && elapsed < 5, "took \(elapsed) s")
+        #expect(elapsed >= 0.35 && elapsed < 30, "took \(elapsed) s")
     }
 
     @Test func plainHTTPServerOnAnHTTPSURLIsATLSError() async throws {
@@ -187,7 +187,7 @@ struct HTTPSTests {
             let elapsed = Monotonic.now() - start
             #expect(status == 200)
             #expect(String(decoding: body, as: UTF8.self).hasPrefix("event: one\r\ndata: 1\r\n\r\nevent: two\r\ndata: 2\r\n\r\n\r\n"))
-            #expect(elapsed > 1.5 && elapsed < 10, "idle timeout after \(elapsed) s")
+            #expect(elapsed > 1.5 && elapsed < 30, "idle timeout after \(elapsed) s")
         }
     }
 

@@ -383,7 +383,7 @@ struct MarathonClientTests {
         consumer.cancel()
         let ended = try await withTimeLimit(1) { await consumer.value; return Monotonic.now() }
         let elapsed = try #require(ended) - start
-        #expect(elapsed < 5, "took \(elapsed) s")
+        #expect(elapsed < 30, "took \(elapsed) s")
         #expect(server.connectionCount == 1)
     }
 }

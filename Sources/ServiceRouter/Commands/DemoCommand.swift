@@ -89,7 +89,7 @@ enum DemoCommand {
             controller.stop()
             _ = await controllerTask.value
             sim.stop()
-            haproxy.stop()
+            await haproxy.shutdown()
         }
 
         // Wait for the first pass (one reload from the minimal config), then measure from there.
@@ -146,7 +146,7 @@ enum DemoCommand {
         }
 
         // 6. Stop everything, then report.
-        let counts = load.stop()
+        let counts = await load.finish()
         let reloads = ((try? await haproxy.reloadCount()) ?? reloadsAtStart) - reloadsAtStart
         let total = counts.values.reduce(into: LoadGenerator.Counts()) { $0.ok += $1.ok; $0.failed += $1.failed }
         await cleanUp()

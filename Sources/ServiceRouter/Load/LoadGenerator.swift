@@ -75,6 +75,11 @@ public final class LoadGenerator: Sendable {
         return snapshot()
     }
 
+    /// `stop` without blocking the caller's thread.
+    public func finish(timeout: Double = 5) async -> [String: Counts] {
+        (try? await Blocking.run { [self] in self.stop(timeout: timeout) }) ?? snapshot()
+    }
+
     public func snapshot() -> [String: Counts] {
         let all = counts.withLock { $0 }
         var out: [String: Counts] = [:]

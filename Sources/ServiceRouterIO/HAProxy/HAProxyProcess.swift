@@ -91,9 +91,14 @@ public final class HAProxyProcess: @unchecked Sendable {
         p.waitUntilExit()
     }
 
+    /// `stop` without blocking the caller's thread.
+    public func shutdown(grace: Double = 5) async {
+        _ = try? await Blocking.run { [self] in self.stop(grace: grace) }
+    }
+
     /// Kills HAProxy and starts it again on the last written config.
     public func restart() async throws {
-        stop()
+        await shutdown()
         try await start()
     }
 

@@ -90,8 +90,24 @@ final class TaskServer: @unchecked Sendable {
 }
 
 
-/// One HTTP/1.1 GET over a fresh connection to 127.0.0.1; returns (status, body).
-func httpGet(port: Int, path: String = "/", host: String? = nil, headers: [String: String] = [:], timeout: Double = 3) throws -> (status: Int, body: String) {
+/// One HTTP/1.1 GET over a fresh connection to 127.0.0.1; returns (status, body). Runs off the
+/// cooperative pool: blocking there (2 threads on CI) starves every other test.
+func httpGet(port: Int, path: String = "/", host: String? = nil, headers: [String: String] = [:], timeout: Double = 3) async throws -> (status: Int, body: String) {
+    try await Blocking.run { try httpGetBlocking(port: port, path: path, host: host, headers: headers, timeout: timeout) }
+}
+
+/// The bodies (or `status N`) of `count` GETs over new connections.
+func responses(port: Int, host: String? = nil, count: Int) async -> Set<String> {
+    (try? await Blocking.run {
+        var out = Set<String>()
+        for _ in 0..<count {
+            if let r = try? httpGetBlocking(port: port, host: host) { out.insert(r.status == 200 ? r.body : "status \(r.status)") }
+        }
+        return out
+    }) ?? []
+}
+
+func httpGetBlocking(port: Int, path: String = "/", host: String? = nil, headers: [String: String] = [:], timeout: Double = 3) throws -> (status: Int, body: String) {
     let conn = try Connection.tcp(host: "127.0.0.1", port: port, timeout: timeout)
     defer { conn.close() }
     var req = "GET \(path) HTTP/1.1\r\nHost: \(host ?? "127.0.0.1")\r\nConnection: close\r\n"

@@ -68,7 +68,7 @@ final class Stack: @unchecked Sendable {
         controller.stop()
         await runTask?.value
         sim.stop()
-        haproxy.stop()
+        await haproxy.shutdown()
     }
 
     /// Polls `condition` every 10 ms until it holds; throws with `what` after `timeout` seconds.
@@ -82,12 +82,8 @@ final class Stack: @unchecked Sendable {
     }
 
     /// The task ids HAProxy routes `port` (with `host`) to, over `count` new connections.
-    func routed(port: Int, host: String? = nil, count: Int = 12) -> Set<String> {
-        var out = Set<String>()
-        for _ in 0..<count {
-            if let r = try? httpGet(port: port, host: host) { out.insert(r.status == 200 ? r.body : "status \(r.status)") }
-        }
-        return out
+    func routed(port: Int, host: String? = nil, count: Int = 12) async -> Set<String> {
+        await responses(port: port, host: host, count: count)
     }
 
     /// What the controller logged about reloads and full passes (for failure messages).
@@ -111,7 +107,8 @@ final class Stack: @unchecked Sendable {
         let port = try await servicePort(appId)
         _ = try await waitUntil("\(appId) routed to its running tasks", timeout: timeout) {
             let want = await taskIds(appId)
-            return !want.isEmpty && routed(port: port, count: max(8, want.count * 4)) == want
+            guard !want.isEmpty else { return false }
+            return await routed(port: port, count: max(8, want.count * 4)) == want
         }
     }
 }

@@ -124,7 +124,7 @@ final class SSEReader: @unchecked Sendable {
 
     /// Reads until `condition` holds, the peer closes, or `timeout` passes; returns whether it held.
     @discardableResult
-    func read(timeout: Double = 5, until condition: (SSEReader) -> Bool) async -> Bool {
+    func read(timeout: Double = 20, until condition: (SSEReader) -> Bool) async -> Bool {
         let deadline = Monotonic.now() + timeout
         while Monotonic.now() < deadline {
             if condition(self) { return true }
@@ -160,7 +160,7 @@ final class SSEReader: @unchecked Sendable {
     }
 
     /// Reads until the peer closes (or timeout); true when it closed.
-    func readUntilClosed(timeout: Double = 5) async -> Bool {
+    func readUntilClosed(timeout: Double = 20) async -> Bool {
         await read(timeout: timeout) { $0.closed }
         return closed
     }
