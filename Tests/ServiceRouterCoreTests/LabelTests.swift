@@ -51,7 +51,7 @@ import Testing
     }
 
     @Test func unknownLabelsAndOtherPortsAreIgnored() throws {
-        let s = try parse(["HAPROXY_0_STICKY": "true", "HAPROXY_0_FOO": "x;y", "HAPROXY_1_VHOST": "bad host;",
+        let s = try parse(["HAPROXY_0_NOT_A_LABEL": "true", "HAPROXY_0_FOO": "x;y", "HAPROXY_1_VHOST": "bad host;",
                            "HAPROXY_1_PORT": "nope", "OTHER": "\n", "haproxy_0_vhost": "lower.case"])
         #expect(s == ServiceLabels())
         #expect(try parse(["HAPROXY_1_VHOST": "one.example.com"], index: 1).vhosts.map(\.text) == ["one.example.com"])

@@ -32,6 +32,11 @@ public enum Flags {
         FlagSpec(["--appid-port"], .value, value: "PORT", help: "port of the X-Marathon-App-Id frontend; 0 disables it", default: "9091"),
         FlagSpec(["--dont-bind-http-https"], .switchFlag, help: "do not bind the shared HTTP frontend"),
         FlagSpec(["--haproxy-stats"], .value, value: "ADDR:PORT", help: "HAProxy's stats page and Prometheus exporter (/metrics); 'off' disables it", default: "*:9090"),
+        FlagSpec(["--ssl-certs"], .value, value: "FILES", help: "comma-separated PEM files: bind the shared HTTPS frontend (SNI routing) with them"),
+        FlagSpec(["--https-port"], .value, value: "PORT", help: "port of the shared HTTPS frontend (with --ssl-certs)", default: "443"),
+        FlagSpec(["--vhost-routing"], .value, value: "map|acl", help: "map: vhosts in map files updated at runtime (vhost changes need no reload); acl: marathon-lb's ACL rules", default: "map"),
+        FlagSpec(["--haproxy-map"], .switchFlag, help: "accepted for marathon-lb compatibility (map routing is the default)"),
+        FlagSpec(["--enable-label-templates"], .switchFlag, help: "honour per-app HAPROXY_{n}_<TEMPLATE> labels (arbitrary HAProxy config from whoever deploys an app; off by default)"),
     ]
     public static let logging: [FlagSpec] = [
         FlagSpec(["--log-level"], .value, value: "LEVEL", help: "debug, info, warning or error", default: "info"),
@@ -102,7 +107,26 @@ public struct CommonOptions: Sendable {
         }
         let socketPath = a.string("--haproxy-socket") ?? "/var/run/haproxy/admin.sock"
         do { _ = try RenderOptions.validateSocketPath(socketPath) } catch { throw UsageError("\(error)") }
-        let render = RenderOptions(adminSocket: socketPath, httpPort: httpPort, appIdPort: appIdPort == 0 ? nil : appIdPort, stats: stats)
+        let configPath = a.string("--haproxy-config") ?? "/etc/haproxy/haproxy.cfg"
+        var https: RenderOptions.HTTPS?
+        if let certs = a.string("--ssl-certs") {
+            let files = certs.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard !files.isEmpty else { throw UsageError("--ssl-certs: expected one or more PEM files") }
+            https = .init(port: try a.int("--https-port", default: 443, range: 1...65535), certificates: files)
+        }
+        guard let routingMode = RenderOptions.VhostRouting(rawValue: a.string("--vhost-routing") ?? "map") else {
+            throw UsageError("--vhost-routing: expected map or acl")
+        }
+        let mapDirectory = (configPath as NSString).deletingLastPathComponent
+        let render = RenderOptions(adminSocket: socketPath, httpPort: httpPort, appIdPort: appIdPort == 0 ? nil : appIdPort, stats: stats,
+                                   https: https, vhostRouting: routingMode, mapDirectory: mapDirectory.isEmpty ? "." : mapDirectory,
+                                   labelTemplates: a.has("--enable-label-templates"))
+        do {
+            _ = try RenderOptions.validateSocketPath(render.vhostMapPath)
+            for cert in https?.certificates ?? [] { _ = try LabelParser.filePath(cert, field: "--ssl-certs") }
+        } catch {
+            throw UsageError("\(error)")
+        }
         let minSlots = try a.int("--min-slots", default: 8, range: 1...10_000)
         let routing = RoutingOptions(groups: groups, healthCheck: a.has("--health-check"), strictMode: a.has("--strict-mode"),
                                      minSlots: minSlots, reservedPorts: render.reservedPorts)
@@ -121,7 +145,7 @@ public struct CommonOptions: Sendable {
         return CommonOptions(
             marathonURLs: urls, appsJSON: appsJSON, credentials: credentials, caCert: a.string("--marathon-ca-cert"),
             marathonTimeout: try a.double("--marathon-timeout", default: 30, range: 0.1...3600),
-            configPath: a.string("--haproxy-config") ?? "/etc/haproxy/haproxy.cfg", socketPath: socketPath,
+            configPath: configPath, socketPath: socketPath,
             masterSocket: a.string("--master-socket"), reloadCommand: a.string("--command"),
             haproxyBinary: a.string("--haproxy-bin") ?? "haproxy",
             reloadTimeout: try a.double("--reload-timeout", default: 30, range: 1...3600),

@@ -76,6 +76,11 @@ enum PlanPrinter {
         if let e = r.error { s += "error: \(e)\n" }
         s += "# runtime commands (\(r.commands.count))\n"
         for c in r.commands { s += c.text + "\n" }
+        for m in r.mapChanges {
+            s += "# vhost map \(m.file) (runtime update, no reload)\n"
+            for e in m.added { s += "#   + \(e.key) \(e.value)\n" }
+            for e in m.removed { s += "#   - \(e.key) \(e.value)\n" }
+        }
         if r.reloadReasons.isEmpty {
             s += "# reload: no\n"
         } else {

@@ -43,6 +43,14 @@ public struct SyncReport: Sendable {
     public var error: String?
     /// The previous config text, for `plan`'s diff.
     public var previousConfig: String?
+    /// Vhost map entries to add or remove through the runtime API.
+    public var mapChanges: [MapChange] = []
+}
+
+public struct MapChange: Sendable, Equatable {
+    public var file: MapFile
+    public var added: [MapKeyValue]
+    public var removed: [MapKeyValue]
 }
 
 /// Counters for logs and /metrics.
@@ -191,7 +199,17 @@ public actor Reconciler {
         if settings.reloadAlways, report.reloadReasons.isEmpty, !plan.commands.isEmpty {
             report.reloadReasons = ["reload-always mode: \(plan.commands.count) slot change(s)"]
         }
+        for d in rendered.diagnostics { logger.error(d.message, [("app", d.appId ?? "-"), ("kind", d.kind.rawValue)]) }
+        if socketProblem == nil, !rendered.maps.isEmpty {
+            report.mapChanges = await mapChanges(rendered.maps)
+        }
         if settings.dryRun { return report }
+
+        // Map files first: the candidate config refers to them, and a reload or restart loads them.
+        if let problem = writeMapFiles(rendered.maps) {
+            report.error = problem
+            return report
+        }
 
         if let socketProblem, !settings.reloadWhenSocketDown {
             // HAProxy is down or restarting: keep the desired state, write it (validated) so a
@@ -208,6 +226,11 @@ public actor Reconciler {
             report.failures = failures
             if !failures.isEmpty {
                 report.reloadReasons = ["runtime command rejected: \(failures[0].command) → \(failures[0].failure ?? "")"]
+            }
+        }
+        if report.reloadReasons.isEmpty, !report.mapChanges.isEmpty {
+            if let problem = await applyMapChanges(report.mapChanges, desired: rendered.maps) {
+                report.reloadReasons = ["vhost map update failed: \(problem)"]
             }
         }
         if report.reloadReasons.isEmpty {
@@ -386,6 +409,67 @@ public actor Reconciler {
         } catch {
             logger.error("config file not updated; will retry", [("reason", "\(error)")])
         }
+    }
+
+    // MARK: - Vhost maps
+
+    /// Per map file, what differs between the live map and the desired one.
+    func mapChanges(_ maps: [String: [MapEntry]]) async -> [MapChange] {
+        var out: [MapChange] = []
+        for (path, entries) in maps.sorted(by: { $0.key < $1.key }) {
+            guard let file = try? MapFile(path) else { continue }
+            guard let reply = try? await runtime.execute([.showMap(file: file)]).first, reply.failure == nil,
+                  let live = RuntimeCommand.mapEntries(reply.text) else {
+                // Not loaded by this HAProxy (its config is older): the reload carries the file.
+                continue
+            }
+            let want = Set(entries.map { MapKeyValue(unchecked: $0.key, $0.value) })
+            let have = Set(live)
+            if want != have {
+                out.append(MapChange(file: file, added: want.subtracting(have).sorted(), removed: have.subtracting(want).sorted()))
+            }
+        }
+        return out
+    }
+
+    /// Replaces each changed map atomically: a new version filled with every desired entry, then
+    /// committed (HAProxy 2.4+ `prepare map` / `add map @N` / `commit map @N`).
+    private func applyMapChanges(_ changes: [MapChange], desired: [String: [MapEntry]]) async -> String? {
+        for change in changes {
+            do {
+                let prepared = try await runtime.execute([.prepareMap(file: change.file)])
+                guard prepared[0].failure == nil, let version = RuntimeCommand.preparedVersion(prepared[0].text) else {
+                    return "prepare map \(change.file): \(prepared[0].failure ?? prepared[0].text)"
+                }
+                var commands: [RuntimeCommand] = []
+                for e in desired[change.file.path] ?? [] {
+                    commands.append(.addMap(version: version, file: change.file, entry: try MapKeyValue(key: e.key, value: e.value)))
+                }
+                commands.append(.commitMap(version: version, file: change.file))
+                let failures = await send(commands)
+                if let f = failures.first { return "\(f.command): \(f.failure ?? "")" }
+                logger.info("vhost map updated without reload", [("map", change.file.path), ("added", String(change.added.count)),
+                                                                  ("removed", String(change.removed.count))])
+            } catch {
+                return "\(change.file): \(error)"
+            }
+        }
+        return nil
+    }
+
+    /// Writes map files whose content changed (atomic), so a reload or restart loads the current
+    /// vhosts. Returns a problem, if any.
+    private func writeMapFiles(_ maps: [String: [MapEntry]]) -> String? {
+        for (path, entries) in maps {
+            let text = entries.map { "\($0.key) \($0.value)\n" }.joined()
+            let file = ConfigStore(path: path)
+            if file.read() == text { continue }
+            do { try file.replace(with: text) } catch {
+                logger.error("vhost map file not written; HAProxy untouched", [("map", path), ("reason", "\(error)")])
+                return "\(error)"
+            }
+        }
+        return nil
     }
 
     // MARK: - Applying

@@ -58,6 +58,9 @@ public struct DesiredServer: Sendable, Equatable, Hashable {
     public var taskId: String
     public var endpoint: Endpoint
     public var routing: Routing
+    /// The port HAProxy health-checks (`HAPROXY_{n}_BACKEND_HEALTHCHECK_PORT_INDEX`), when it is
+    /// not the serving port.
+    public var checkPort: Port?
 
     public enum Routing: Sendable, Equatable, Hashable {
         /// Receives new requests.
@@ -66,10 +69,11 @@ public struct DesiredServer: Sendable, Equatable, Hashable {
         case drain
     }
 
-    public init(taskId: String, endpoint: Endpoint, routing: Routing = .serve) {
+    public init(taskId: String, endpoint: Endpoint, routing: Routing = .serve, checkPort: Port? = nil) {
         self.taskId = taskId
         self.endpoint = endpoint
         self.routing = routing
+        self.checkPort = checkPort
     }
 }
 

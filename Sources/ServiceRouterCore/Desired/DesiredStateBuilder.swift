@@ -121,10 +121,19 @@ public enum DesiredStateBuilder {
                 continue
             }
             let backend = try backendName(appId: app.id, servicePort: servicePort.value)
-            let check = healthCheck(for: app, index: index)
+            var check = healthCheck(for: app, index: index)
+            if let other = labels.healthCheckPortIndex, other >= app.servicePorts.count {
+                throw ValidationError(field: LabelParser.key("BACKEND_HEALTHCHECK_PORT_INDEX", index), value: String(other),
+                                      reason: "the app has \(app.servicePorts.count) port(s)")
+            }
             // marathon-lb's order: the MODE label, else an HTTP health check means http, else a
-            // vhost means http, else tcp.
-            let mode: ServiceLabels.Mode = labels.mode ?? (check?.proto == .http || !labels.vhosts.isEmpty ? .http : .tcp)
+            // vhost means http, else tcp; but a check borrowed from another port index
+            // (HAPROXY_{n}_BACKEND_HEALTHCHECK_PORT_INDEX) that speaks HTTP forces http.
+            var mode: ServiceLabels.Mode = labels.mode ?? (check?.proto == .http || !labels.vhosts.isEmpty ? .http : .tcp)
+            if check == nil, let other = labels.healthCheckPortIndex {
+                check = healthCheck(for: app, index: other)
+                if let c = check, c.proto.isHTTP || c.proto == .https || c.proto == .mesosHTTPS { mode = .http }
+            }
             var serviceLabels = labels
             if mode == .tcp, !labels.vhosts.isEmpty {
                 diagnostics.append(Diagnostic(.warning, .badLabel, appId: app.id, "HAPROXY_\(index)_VHOST ignored: virtual hosts need mode http, this port is tcp"))
@@ -144,7 +153,8 @@ public enum DesiredStateBuilder {
                 appId: app.id, portIndex: index, servicePort: servicePort, backend: backend, mode: mode,
                 labels: serviceLabels, healthCheck: spec,
                 minimumSlots: max(options.minSlots, min(rollingPeak + headroom, 100_000)),
-                servers: servers(of: app, index: index, options: options, context: context, diagnostics: &diagnostics),
+                servers: servers(of: app, index: index, checkIndex: labels.healthCheckPortIndex, options: options,
+                                 context: context, diagnostics: &diagnostics),
                 appLabels: app.labels, configChangedAt: app.configChangedAt))
         }
         return out
@@ -185,8 +195,8 @@ public enum DesiredStateBuilder {
             source: c)
     }
 
-    static func servers(of app: MarathonApp, index: Int, options: RoutingOptions, context: BuildContext,
-                        diagnostics: inout [Diagnostic]) -> [DesiredServer] {
+    static func servers(of app: MarathonApp, index: Int, checkIndex: Int? = nil, options: RoutingOptions,
+                        context: BuildContext, diagnostics: inout [Diagnostic]) -> [DesiredServer] {
         let checkHealth = options.healthCheck && !app.healthChecks.isEmpty
         var out: [DesiredServer] = []
         var seen = Set<Endpoint>()
@@ -206,7 +216,12 @@ public enum DesiredStateBuilder {
                 diagnostics.append(Diagnostic(.warning, .skippedTask, appId: app.id, "task \(task.id) has the same address \(endpoint) as another task; skipped"))
                 continue
             }
-            out.append(DesiredServer(taskId: task.id, endpoint: endpoint, routing: desired))
+            var checkPort: Port?
+            if let checkIndex {
+                var quiet: [Diagnostic] = []
+                checkPort = Self.endpoint(of: task, app: app, index: checkIndex, context: context, diagnostics: &quiet)?.port
+            }
+            out.append(DesiredServer(taskId: task.id, endpoint: endpoint, routing: desired, checkPort: checkPort))
         }
         return out.sorted { $0.taskId < $1.taskId }
     }

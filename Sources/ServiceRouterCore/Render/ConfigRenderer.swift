@@ -1,146 +1,202 @@
-/// Settings of the generated config that do not come from Marathon.
-public struct RenderOptions: Sendable, Equatable {
-    /// The admin stats socket servicerouter drives (`--haproxy-socket`).
-    public var adminSocket: String
-    /// The shared HTTP (vhost) frontend's port; nil: not bound (`--dont-bind-http-https`).
-    public var httpPort: Int?
-    /// The `X-Marathon-App-Id` frontend's port; nil: not bound.
-    public var appIdPort: Int?
-    /// HAProxy's own stats page and Prometheus exporter; nil: none.
-    public var stats: StatsListener?
-
-    public struct StatsListener: Sendable, Equatable {
-        public var address: String
-        public var port: Int
-        public init(address: String, port: Int) {
-            self.address = address
-            self.port = port
-        }
-    }
-
-    public init(adminSocket: String, httpPort: Int? = 80, appIdPort: Int? = 9091, stats: StatsListener? = nil) {
-        self.adminSocket = adminSocket
-        self.httpPort = httpPort
-        self.appIdPort = appIdPort
-        self.stats = stats
-    }
-
-    /// Ports this config binds besides the service ports.
-    public var reservedPorts: Set<Int> {
-        Set([httpPort, appIdPort, stats?.port].compactMap { $0 })
-    }
-
-    /// A socket path goes into a config line: only plain path characters.
-    public static func validateSocketPath(_ p: String) throws -> String {
-        guard !p.isEmpty, p.utf8.count < 108, p.utf8.allSatisfy({ ProxyName.allowed($0) || $0 == 0x2F || $0 == 0x40 }) else {
-            throw ValidationError(field: "--haproxy-socket", value: p, reason: "a socket path may contain only letters, digits and _ . : - / @ (at most 107 bytes)")
-        }
-        return p
-    }
-}
-
-/// The rendered config and the fingerprint of its structure (everything but slot contents).
-public struct RenderedConfig: Sendable, Equatable {
-    public var text: String
-    /// Changes exactly when a reload is needed: frontends, backends, binds, ACLs, slot counts,
-    /// templates. Written into the config as `setenv SERVICEROUTER_STRUCTURE <hash>` so the running
-    /// HAProxy can be asked which structure it loaded (`show env`).
-    public var structureHash: String
-
-    public static let structureVariable = "SERVICEROUTER_STRUCTURE"
-    public static let structureVariableName = ProxyName(unchecked: structureVariable)
-}
-
 public enum ConfigRenderer {
     /// Renders haproxy.cfg. Deterministic: the same input gives byte-identical output.
+    ///
+    /// Order (marathon-lb's): HEAD, servicerouter's runtime `global` section, stats listener, user
+    /// lists, the shared HTTP frontend (explicit vhost rules by weight, then the vhost maps), the
+    /// app-id frontend, the shared HTTPS frontend, each service port's frontend, each backend.
+    /// A service whose per-app template cannot be rendered is left out (with a diagnostic); nothing
+    /// else is affected.
     public static func render(desired: DesiredState, plan: ReconcilePlan, templates: TemplateSet,
                               options: RenderOptions) throws -> RenderedConfig {
         let socket = try RenderOptions.validateSocketPath(options.adminSocket)
+        let useMaps = options.vhostRouting == .map
+        let vhostMap = try RenderOptions.validateSocketPath(options.vhostMapPath)
+        let vhostPathMap = try RenderOptions.validateSocketPath(options.vhostPathMapPath)
+
+        // Each service's pieces are rendered first, so a failing per-app template drops only it.
+        var pieces: [ServicePieces] = []
+        var diagnostics: [Diagnostic] = []
+        for s in desired.services {
+            guard let bp = plan.backend(s.backend) else { continue }
+            do {
+                pieces.append(try ServicePieces(s, bp, templates.scoped(to: s, enabled: options.labelTemplates), options: options, useMaps: useMaps))
+            } catch {
+                diagnostics.append(Diagnostic(.error, .badLabel, appId: s.appId, "service port \(s.servicePort) left out: \(error)"))
+            }
+        }
+
         var w = Writer()
         w.text(try templates["HAPROXY_HEAD"].render([:]))
-
         if let stats = options.stats {
             w.text("\nlisten stats\n  bind \(stats.address):\(stats.port)\n  mode http\n  stats enable\n  stats uri /haproxy?stats\n  http-request use-service prometheus-exporter if { path /metrics }\n  monitor-uri /_haproxy_health_check\n")
         }
+        for p in pieces { if let u = p.userlist { w.text(u) } }
 
-        // HTTP services, in marathon-lb's order: by (app id, service port), then stably by weight.
-        let httpServices = desired.services.filter { $0.mode == .http }
-            .sorted { ($0.appId, $0.servicePort.value) < ($1.appId, $1.servicePort.value) }
-
+        // HTTP chunks in marathon-lb's order: by (app id, service port), then stably by weight.
+        let httpPieces = pieces.filter { $0.service.mode == .http }
+            .sorted { ($0.service.appId, $0.service.servicePort.value) < ($1.service.appId, $1.service.servicePort.value) }
+        let mapValues = ["vhostMap": vhostMap, "vhostPathMap": vhostPathMap]
         if let httpPort = options.httpPort {
             w.text(try templates["HAPROXY_HTTP_FRONTEND_HEAD"].render(["httpPort": String(httpPort)]))
-            var chunks: [(weight: Int, text: String)] = []
-            for s in httpServices where !s.vhosts.isEmpty {
-                chunks.append((s.labels.backendWeight, try vhostRules(s, templates)))
+            if useMaps { w.text(try templates["HAPROXY_HTTP_FRONTEND_ROUTING_VARS"].render([:])) }
+            for c in stableSortedByWeight(httpPieces.compactMap { p in p.httpRules.map { (p.service.labels.backendWeight, $0) } }) {
+                w.text(c.text)
             }
-            for c in stableSortedByWeight(chunks) { w.text(c.text) }
+            if useMaps { w.text(try templates["HAPROXY_FRONTEND_ROUTING_MAPS"].render(mapValues)) }
         }
-
         if let appIdPort = options.appIdPort {
             w.text(try templates["HAPROXY_HTTP_FRONTEND_APPID_HEAD"].render(["appIdPort": String(appIdPort)]))
             var seenApps = Set<String>()
-            for s in httpServices where seenApps.insert(s.appId).inserted {
-                w.text(try templates["HAPROXY_HTTP_FRONTEND_APPID_ACL"].render([
-                    "cleanedUpAppId": cleaned(s.appId), "appId": s.appId, "backend": s.backend.text,
-                    "hostname": s.vhosts.first?.text ?? "",
-                ]))
+            for p in httpPieces where seenApps.insert(p.service.appId).inserted { w.text(p.appIdRule) }
+        }
+        if let https = options.https {
+            let certs = try https.certificates.map { "crt " + (try LabelParser.filePath($0, field: "--ssl-certs")) }.joined(separator: " ")
+            w.text(try templates["HAPROXY_HTTPS_FRONTEND_HEAD"].render(["httpsPort": String(https.port), "sslCerts": certs]))
+            if useMaps { w.text(try templates["HAPROXY_HTTPS_FRONTEND_ROUTING_VARS"].render([:])) }
+            for c in stableSortedByWeight(httpPieces.compactMap { p in p.httpsRules.map { (p.service.labels.backendWeight, $0) } }) {
+                w.text(c.text)
             }
+            if useMaps { w.text(try templates["HAPROXY_FRONTEND_ROUTING_MAPS"].render(mapValues)) }
         }
+        for p in pieces { w.text(p.frontend) }
+        for p in pieces { p.backend.forEach { w.piece($0) } }
 
-        for s in desired.services {
-            let values = [
-                "backend": s.backend.text, "bindAddr": s.labels.bindAddress, "servicePort": String(s.servicePort.value),
-                "mode": s.mode.rawValue, "sslCert": "", "bindOptions": "",
-            ]
-            w.text(try templates["HAPROXY_FRONTEND_HEAD"].render(values))
-            w.text(try templates["HAPROXY_FRONTEND_BACKEND_GLUE"].render(values))
+        var maps: [String: [MapEntry]] = [:]
+        if useMaps {
+            maps[vhostMap] = pieces.flatMap(\.hostEntries).sorted()
+            maps[vhostPathMap] = pieces.flatMap(\.pathEntries).sorted()
         }
-
-        for s in desired.services {
-            guard let bp = plan.backend(s.backend) else { continue }
-            try renderBackend(s, bp, templates, into: &w)
-        }
-
         let hash = w.skeletonHash()
         let header = "# Generated by servicerouter. Do not edit: it is rewritten on every change.\n"
         let runtime = "\nglobal\n  stats socket \(socket) mode 600 level admin expose-fd listeners\n  setenv \(RenderedConfig.structureVariable) \(hash)\n"
-        // The runtime section goes right after HEAD (the first piece).
-        return RenderedConfig(text: header + w.realText(insertingAfterFirst: runtime), structureHash: hash)
+        return RenderedConfig(text: header + w.realText(insertingAfterFirst: runtime), structureHash: hash, maps: maps,
+                              diagnostics: diagnostics)
     }
 
-    static func renderBackend(_ s: Service, _ bp: BackendPlan, _ templates: TemplateSet, into w: inout Writer) throws {
-        w.text(try templates["HAPROXY_BACKEND_HEAD"].render([
-            "backend": s.backend.text, "balance": s.labels.balance.rawValue, "mode": s.mode.rawValue,
-        ]))
+    /// Everything one service contributes to the config.
+    struct ServicePieces {
+        var service: Service
+        var userlist: String?
+        var httpRules: String?
+        var httpsRules: String?
+        var appIdRule: String
+        var frontend: String
+        var backend: [Writer.Piece]
+        var hostEntries: [MapEntry] = []
+        var pathEntries: [MapEntry] = []
+
+        init(_ s: Service, _ bp: BackendPlan, _ t: ScopedTemplates, options: RenderOptions, useMaps: Bool) throws {
+            service = s
+            let l = s.labels
+            let firstHost = s.vhosts.first?.text ?? ""
+            let acl = ConfigRenderer.cleaned(s.vhosts.first?.text ?? "") + "_" + ConfigRenderer.cleanedAppPath(s.appId)
+            let common = [
+                "backend": s.backend.text, "appId": s.appId, "cleanedUpAppId": ConfigRenderer.cleaned(s.appId),
+                "hostname": firstHost, "cleanedUpHostname": acl, "path": l.path?.text ?? "",
+                "realm": l.auth?.realm ?? "", "user": l.auth?.user ?? "", "passwd": l.auth?.passwordHash ?? "",
+                "bindAddr": l.bindAddress, "servicePort": String(s.servicePort.value), "mode": s.mode.rawValue,
+                "balance": l.balance.rawValue,
+            ]
+            if let a = l.auth, s.mode == .http {
+                userlist = try t["HAPROXY_USERLIST_HEAD"].render(common.merging(["user": a.user, "passwd": a.passwordHash]) { $1 })
+            }
+            appIdRule = try t["HAPROXY_HTTP_FRONTEND_APPID_ACL"].render(common)
+            if s.mode == .http, !s.vhosts.isEmpty {
+                if useMaps && !l.needsExplicitRules {
+                    for host in s.vhosts {
+                        if let path = l.path {
+                            pathEntries.append(MapEntry(key: host.text + path.text, value: s.backend.text))
+                        } else {
+                            hostEntries.append(MapEntry(key: host.text, value: s.backend.text))
+                        }
+                    }
+                } else {
+                    (httpRules, httpsRules) = try VhostRules.render(s, t, common)
+                    if options.https == nil { httpsRules = nil }
+                }
+            }
+            var frontendValues = common
+            frontendValues["sslCert"] = l.sslCert.map { " ssl crt \($0)" } ?? ""
+            frontendValues["bindOptions"] = l.bindOptions.map { " \($0)" } ?? ""
+            frontend = try t["HAPROXY_FRONTEND_HEAD"].render(frontendValues) + t["HAPROXY_FRONTEND_BACKEND_GLUE"].render(frontendValues)
+            backend = try ConfigRenderer.backendPieces(s, bp, t, common)
+        }
+    }
+
+    static func backendPieces(_ s: Service, _ bp: BackendPlan, _ t: ScopedTemplates, _ common: [String: String]) throws -> [Writer.Piece] {
+        let l = s.labels
+        var out: [Writer.Piece] = [.text(try t["HAPROXY_BACKEND_HEAD"].render(common))]
         if s.mode == .http {
-            w.text(try templates["HAPROXY_BACKEND_HTTP_OPTIONS"].render([:]))
+            if l.useHSTS { out.append(.text(try t["HAPROXY_BACKEND_HSTS_OPTIONS"].render(common))) }
+            out.append(.text(try t["HAPROXY_BACKEND_HTTP_OPTIONS"].render(common)))
+            if let p = l.proxyPassPath, !s.vhosts.isEmpty {
+                out.append(.text(try t["HAPROXY_HTTP_BACKEND_PROXYPASS_GLUE"].render(common.merging(["proxypath": p.text == "/" ? "" : p.text]) { $1 })))
+            }
+            if let p = l.revProxyPath, !s.vhosts.isEmpty {
+                let root = p.text.hasSuffix("/") ? String(p.text.dropLast()) : p.text
+                out.append(.text(try t["HAPROXY_HTTP_BACKEND_REVPROXY_GLUE"].render(common.merging(["rootpath": root]) { $1 })))
+            }
+            if let r = l.redirectRoot, !s.vhosts.isEmpty {
+                out.append(.text(try t["HAPROXY_HTTP_BACKEND_REDIR"].render(common.merging(["redirpath": r]) { $1 })))
+            }
         }
-        var serverCheck = ""
+        if !l.networkAllowed.isEmpty {
+            let prefix = s.mode == .http ? "HAPROXY_HTTP_BACKEND" : "HAPROXY_TCP_BACKEND"
+            for net in l.networkAllowed {
+                out.append(.text(try t[prefix + "_NETWORK_ALLOWED_ACL"].render(common.merging(["network_allowed": net]) { $1 })))
+            }
+            out.append(.text(try t[prefix + "_ACL_ALLOW_DENY"].render(common)))
+        }
+        if l.sticky { out.append(.text(try t["HAPROXY_BACKEND_STICKY_OPTIONS"].render(common))) }
+
+        var serverCheck: (Endpoint?) throws -> String = { _ in "" }
         if let hc = s.healthCheck {
-            let values = healthValues(hc)
             let isHTTP: Bool = if case .http = hc.kind { true } else { false }
-            w.text(try templates[isHTTP ? "HAPROXY_BACKEND_HTTP_HEALTHCHECK_OPTIONS" : "HAPROXY_BACKEND_TCP_HEALTHCHECK_OPTIONS"].render(values))
-            let server = try templates[isHTTP ? "HAPROXY_BACKEND_SERVER_HTTP_HEALTHCHECK_OPTIONS" : "HAPROXY_BACKEND_SERVER_TCP_HEALTHCHECK_OPTIONS"].render(values)
-            let stripped = server.trimming(" \t\n")
-            serverCheck = stripped.isEmpty ? "" : " " + stripped
+            let values = healthValues(hc)
+            out.append(.text(try t[isHTTP ? "HAPROXY_BACKEND_HTTP_HEALTHCHECK_OPTIONS" : "HAPROXY_BACKEND_TCP_HEALTHCHECK_OPTIONS"].render(values.merging(common) { a, _ in a })))
+            let template = t[isHTTP ? "HAPROXY_BACKEND_SERVER_HTTP_HEALTHCHECK_OPTIONS" : "HAPROXY_BACKEND_SERVER_TCP_HEALTHCHECK_OPTIONS"]
+            let perTaskPort = l.healthCheckPortIndex != nil
+            serverCheck = { checkPort in
+                var v = values
+                if perTaskPort {
+                    // The check port is the task's port at HAPROXY_{n}_BACKEND_HEALTHCHECK_PORT_INDEX:
+                    // slot content (runtime `check-port`), so the skeleton carries a placeholder.
+                    let p = checkPort?.port.value ?? 1
+                    v["healthCheckPort"] = String(p)
+                    v["healthCheckPortOptions"] = " port \(p)"
+                }
+                let stripped = try template.render(v).trimming(" \t\n")
+                return stripped.isEmpty ? "" : " " + stripped
+            }
         }
-        let serverTemplate = templates["HAPROXY_BACKEND_SERVER_OPTIONS"]
+        let serverTemplate = t["HAPROXY_BACKEND_SERVER_OPTIONS"]
         for n in 1...bp.slotCount {
             let name = SlotPlanner.slotName(n).text
-            func line(_ endpoint: Endpoint, disabled: Bool) throws -> String {
-                try serverTemplate.render([
+            func line(_ endpoint: Endpoint, checkPort: Endpoint?, disabled: Bool) throws -> String {
+                let text = try serverTemplate.render([
                     "serverName": name, "host": endpoint.ip.text, "host_ipv4": endpoint.ip.text,
-                    "port": String(endpoint.port.value), "serverId": String(n), "cookieOptions": "",
-                    "healthCheckOptions": serverCheck, "otherOptions": disabled ? " disabled" : "",
+                    "port": String(endpoint.port.value), "serverId": String(n),
+                    "cookieOptions": l.sticky ? " cookie \(name)" : "",
+                    "healthCheckOptions": try serverCheck(checkPort), "otherOptions": disabled ? " disabled" : "",
                 ])
+                // Slots stay slots whatever the template says: the line must start with the slot.
+                let expected = "server \(name) \(endpoint.ip.text):\(endpoint.port.value)"
+                guard text.trimming(" \t").hasPrefix(expected + " ") || text.trimming(" \t\n") == expected,
+                      text.hasSuffix("\n"), text.dropLast().allSatisfy({ $0 != "\n" }) else {
+                    throw Template.RenderError(template: "HAPROXY_BACKEND_SERVER_OPTIONS",
+                                               reason: "a server line must be one line starting with `server {serverName} {host_ipv4}:{port}`")
+                }
+                return text
             }
-            let skeleton = try line(SlotPlanner.placeholder, disabled: true)
+            let skeleton = try line(SlotPlanner.placeholder, checkPort: nil, disabled: true)
             if let d = bp.slots[n - 1] {
-                w.slot(real: try line(d.endpoint, disabled: d.routing != .serve), skeleton: skeleton)
+                let checkPort = d.checkPort.map { Endpoint(ip: d.endpoint.ip, port: $0) }
+                out.append(.slot(real: try line(d.endpoint, checkPort: checkPort, disabled: d.routing != .serve), skeleton: skeleton))
             } else {
-                w.slot(real: skeleton, skeleton: skeleton)
+                out.append(.slot(real: skeleton, skeleton: skeleton))
             }
         }
+        return out
     }
 
     static func healthValues(_ hc: HealthCheckSpec) -> [String: String] {
@@ -160,28 +216,6 @@ public enum ConfigRenderer {
         ]
     }
 
-    /// The vhost rules of one http service in the shared frontend (marathon-lb's layout).
-    static func vhostRules(_ s: Service, _ templates: TemplateSet) throws -> String {
-        let acl = cleaned(s.vhosts[0].text) + "_" + cleanedAppPath(s.appId)
-        var values = [
-            "cleanedUpHostname": acl, "backend": s.backend.text, "appId": s.appId,
-            "hostname": s.vhosts[0].text, "path": s.labels.path?.text ?? "",
-        ]
-        if s.vhosts.count == 1 {
-            return try templates[s.labels.path == nil ? "HAPROXY_HTTP_FRONTEND_ACL" : "HAPROXY_HTTP_FRONTEND_ACL_WITH_PATH"].render(values)
-        }
-        var out = ""
-        if s.labels.path != nil {
-            out += try templates["HAPROXY_HTTP_FRONTEND_ACL_ONLY_WITH_PATH"].render(values)
-        }
-        for host in s.vhosts {
-            values["hostname"] = host.text
-            out += try templates["HAPROXY_HTTP_FRONTEND_ACL_ONLY"].render(values)
-        }
-        out += try templates[s.labels.path == nil ? "HAPROXY_HTTP_FRONTEND_ROUTING_ONLY" : "HAPROXY_HTTP_FRONTEND_ROUTING_ONLY_WITH_PATH"].render(values)
-        return out
-    }
-
     /// marathon-lb's ACL-name cleaning: everything but letters, digits and '-' becomes '_'.
     static func cleaned(_ s: String) -> String {
         String(s.map { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "-" ? $0 : "_" })
@@ -191,31 +225,42 @@ public enum ConfigRenderer {
         String(appId.drop(while: { $0 == "/" }).map { $0 == "/" ? "_" : $0 })
     }
 
-    static func stableSortedByWeight<T>(_ items: [(weight: Int, text: T)]) -> [(weight: Int, text: T)] {
+    static func stableSortedByWeight(_ items: [(Int, String)]) -> [(weight: Int, text: String)] {
         items.enumerated().sorted { a, b in
-            a.element.weight != b.element.weight ? a.element.weight > b.element.weight : a.offset < b.offset
-        }.map(\.element)
+            a.element.0 != b.element.0 ? a.element.0 > b.element.0 : a.offset < b.offset
+        }.map { (weight: $0.element.0, text: $0.element.1) }
     }
 
     /// Accumulates the config twice over: as written, and as a skeleton with every slot line in
     /// its free form, whose hash is the structure fingerprint.
     struct Writer {
-        private var pieces: [(real: String, skeleton: String?)] = []
+        enum Piece {
+            case text(String)
+            case slot(real: String, skeleton: String)
+        }
+        private var pieces: [Piece] = []
 
-        mutating func text(_ s: String) { pieces.append((s, nil)) }
-        mutating func slot(real: String, skeleton: String) { pieces.append((real, skeleton)) }
+        mutating func text(_ s: String) { pieces.append(.text(s)) }
+        mutating func piece(_ p: Piece) { pieces.append(p) }
 
         func skeletonHash() -> String {
             var h = FNV1a64()
-            for p in pieces { h.add(p.skeleton ?? p.real) }
+            for p in pieces {
+                switch p {
+                case .text(let t): h.add(t)
+                case .slot(_, let skeleton): h.add(skeleton)
+                }
+            }
             return h.hex
         }
 
         func realText(insertingAfterFirst extra: String) -> String {
             var out = ""
-            out.reserveCapacity(pieces.reduce(extra.utf8.count) { $0 + $1.real.utf8.count })
             for (i, p) in pieces.enumerated() {
-                out += p.real
+                switch p {
+                case .text(let t): out += t
+                case .slot(let real, _): out += real
+                }
                 if i == 0 { out += extra }
             }
             return out

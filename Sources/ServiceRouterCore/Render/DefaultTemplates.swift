@@ -90,6 +90,84 @@ public enum DefaultTemplates {
         Entry(name: "HAPROXY_HTTP_FRONTEND_ROUTING_ONLY_WITH_PATH", formatted: true,
               text: "  use_backend {backend} if host_{cleanedUpHostname} path_{backend}\n",
               summary: "The routing rule of a service with several virtual hosts and a path."),
+        Entry(name: "HAPROXY_HTTPS_FRONTEND_HEAD", formatted: true,
+              text: "\nfrontend marathon_https_in\n  bind *:{httpsPort} ssl {sslCerts}\n  mode http\n",
+              summary: "The shared HTTPS frontend (only with `--ssl-certs`). `{sslCerts}` is `crt <file>` for each certificate; HAProxy picks one by SNI."),
+        Entry(name: "HAPROXY_HTTP_FRONTEND_ROUTING_VARS", formatted: true,
+              text: "  http-request set-var(txn.sr_host) req.hdr(host),field(1,:),lower\n  http-request set-var(txn.sr_path) path\n",
+              summary: "servicerouter's map routing, part 1 (in the shared HTTP frontend, right after its head): the request's host (port stripped, lower-cased) and path."),
+        Entry(name: "HAPROXY_HTTPS_FRONTEND_ROUTING_VARS", formatted: true,
+              text: "  http-request set-var(txn.sr_host) ssl_fc_sni,lower if { ssl_fc_sni -m found }\n  http-request set-var(txn.sr_host) req.hdr(host),field(1,:),lower unless { ssl_fc_sni -m found }\n  http-request set-var(txn.sr_path) path\n",
+              summary: "Map routing, part 1, in the HTTPS frontend: the SNI name (the Host header when the client sent no SNI) and the path."),
+        Entry(name: "HAPROXY_FRONTEND_ROUTING_MAPS", formatted: true,
+              text: "  use_backend %[var(txn.sr_host),concat(,txn.sr_path,),map_beg({vhostPathMap})] if { var(txn.sr_host),concat(,txn.sr_path,),map_beg({vhostPathMap}) -m found }\n  use_backend %[var(txn.sr_host),map_str({vhostMap})] if { var(txn.sr_host),map_str({vhostMap}) -m found }\n",
+              summary: "Map routing, part 2, after the explicit rules: vhost + path prefix first (longest prefix wins), then vhost alone. servicerouter updates both maps through the runtime API, so vhost changes need no reload."),
+        Entry(name: "HAPROXY_USERLIST_HEAD", formatted: true,
+              text: "\nuserlist user_{backend}\n  user {user} password {passwd}\n",
+              summary: "The user list of a service with `HAPROXY_{n}_AUTH`."),
+        Entry(name: "HAPROXY_HTTP_FRONTEND_ACL_WITH_AUTH", formatted: true,
+              text: "  acl host_{cleanedUpHostname} hdr(host) -i {hostname}\n  acl auth_{cleanedUpHostname} http_auth(user_{backend})\n  http-request auth realm \"{realm}\" if host_{cleanedUpHostname} !auth_{cleanedUpHostname}\n  use_backend {backend} if host_{cleanedUpHostname}\n",
+              summary: "One vhost with basic auth."),
+        Entry(name: "HAPROXY_HTTP_FRONTEND_ROUTING_ONLY_WITH_AUTH", formatted: true,
+              text: "  acl auth_{cleanedUpHostname} http_auth(user_{backend})\n  http-request auth realm \"{realm}\" if host_{cleanedUpHostname} !auth_{cleanedUpHostname}\n  use_backend {backend} if host_{cleanedUpHostname}\n",
+              summary: "Routing of several vhosts with basic auth."),
+        Entry(name: "HAPROXY_HTTP_FRONTEND_ACL_WITH_AUTH_AND_PATH", formatted: true,
+              text: "  acl host_{cleanedUpHostname} hdr(host) -i {hostname}\n  acl auth_{cleanedUpHostname} http_auth(user_{backend})\n  acl path_{backend} path_beg {path}\n  http-request auth realm \"{realm}\" if host_{cleanedUpHostname} path_{backend} !auth_{cleanedUpHostname}\n  use_backend {backend} if host_{cleanedUpHostname} path_{backend}\n",
+              summary: "One vhost, a path, basic auth."),
+        Entry(name: "HAPROXY_HTTP_FRONTEND_ACL_ONLY_WITH_PATH_AND_AUTH", formatted: true,
+              text: "  acl path_{backend} path_beg {path}\n  acl auth_{cleanedUpHostname} http_auth(user_{backend})\n",
+              summary: "The path and auth ACLs of several vhosts with a path and basic auth."),
+        Entry(name: "HAPROXY_HTTP_FRONTEND_ROUTING_ONLY_WITH_PATH_AND_AUTH", formatted: true,
+              text: "  http-request auth realm \"{realm}\" if host_{cleanedUpHostname} path_{backend} !auth_{cleanedUpHostname}\n  use_backend {backend} if host_{cleanedUpHostname} path_{backend}\n",
+              summary: "Routing of several vhosts with a path and basic auth."),
+        Entry(name: "HAPROXY_HTTPS_FRONTEND_ACL", formatted: true,
+              text: "  use_backend {backend} if {{ ssl_fc_sni {hostname} }}\n",
+              summary: "One vhost in the HTTPS frontend, by SNI."),
+        Entry(name: "HAPROXY_HTTPS_FRONTEND_ACL_WITH_AUTH", formatted: true,
+              text: "  acl auth_{cleanedUpHostname} http_auth(user_{backend})\n  http-request auth realm \"{realm}\" if {{ ssl_fc_sni {hostname} }} !auth_{cleanedUpHostname}\n  use_backend {backend} if {{ ssl_fc_sni {hostname} }}\n",
+              summary: "One vhost with basic auth in the HTTPS frontend."),
+        Entry(name: "HAPROXY_HTTPS_FRONTEND_ACL_WITH_PATH", formatted: true,
+              text: "  use_backend {backend} if {{ ssl_fc_sni {hostname} }} path_{backend}\n",
+              summary: "One vhost and a path in the HTTPS frontend."),
+        Entry(name: "HAPROXY_HTTPS_FRONTEND_ACL_WITH_AUTH_AND_PATH", formatted: true,
+              text: "  acl auth_{cleanedUpHostname} http_auth(user_{backend})\n  http-request auth realm \"{realm}\" if {{ ssl_fc_sni {hostname} }} path_{backend} !auth_{cleanedUpHostname}\n  use_backend {backend} if {{ ssl_fc_sni {hostname} }} path_{backend}\n",
+              summary: "One vhost, a path and basic auth in the HTTPS frontend."),
+        Entry(name: "HAPROXY_HTTPS_FRONTEND_ACL_ONLY_WITH_PATH", formatted: true,
+              text: "  acl path_{backend} path_beg {path}\n",
+              summary: "The path ACL in the HTTPS frontend."),
+        Entry(name: "HAPROXY_BACKEND_REDIRECT_HTTP_TO_HTTPS", formatted: true,
+              text: "  redirect scheme https code 301 if !{{ ssl_fc }} host_{cleanedUpHostname}\n",
+              summary: "`HAPROXY_{n}_REDIRECT_TO_HTTPS`: plain-HTTP requests for the vhost get a 301 to https."),
+        Entry(name: "HAPROXY_BACKEND_REDIRECT_HTTP_TO_HTTPS_WITH_PATH", formatted: true,
+              text: "  redirect scheme https code 301 if !{{ ssl_fc }} host_{cleanedUpHostname} path_{backend}\n",
+              summary: "The same, for a vhost with a path."),
+        Entry(name: "HAPROXY_BACKEND_HSTS_OPTIONS", formatted: false,
+              text: "  http-response set-header Strict-Transport-Security max-age=15768000\n",
+              summary: "`HAPROXY_{n}_USE_HSTS` (marathon-lb's `rspadd` form no longer exists in HAProxy 2.1+)."),
+        Entry(name: "HAPROXY_BACKEND_STICKY_OPTIONS", formatted: false,
+              text: "  cookie mesosphere_server_id insert indirect nocache\n",
+              summary: "`HAPROXY_{n}_STICKY`: the cookie; each slot's server line gets ` cookie <slot>`."),
+        Entry(name: "HAPROXY_HTTP_BACKEND_PROXYPASS_GLUE", formatted: true,
+              text: "  http-request set-header Host {hostname}\n  http-request replace-path ^{proxypath}/?(.*) /\\1\n",
+              summary: "`HAPROXY_{n}_HTTP_BACKEND_PROXYPASS_PATH`: strip the prefix (and set Host to the first vhost) before forwarding (HAProxy 2.6 form of marathon-lb's `reqirep`)."),
+        Entry(name: "HAPROXY_HTTP_BACKEND_REVPROXY_GLUE", formatted: true,
+              text: "  http-response replace-header Location ^(https?://{hostname}(:[0-9]+)?)?(/.*)$ {rootpath}\\3\n",
+              summary: "`HAPROXY_{n}_HTTP_BACKEND_REVPROXY_PATH`: the backend's redirects to the vhost get the prefix back (HAProxy 2.6 form of marathon-lb's `rspirep`)."),
+        Entry(name: "HAPROXY_HTTP_BACKEND_REDIR", formatted: true,
+              text: "  acl is_root path -i /\n  acl is_domain hdr(host) -i {hostname}\n  redirect code 301 location {redirpath} if is_domain is_root\n",
+              summary: "`HAPROXY_{n}_HTTP_BACKEND_REDIR`: the vhost's root (`/`) redirects there."),
+        Entry(name: "HAPROXY_HTTP_BACKEND_NETWORK_ALLOWED_ACL", formatted: true,
+              text: "  acl network_allowed src {network_allowed}\n",
+              summary: "`HAPROXY_{n}_BACKEND_NETWORK_ALLOWED_ACL` (http): one line per network."),
+        Entry(name: "HAPROXY_HTTP_BACKEND_ACL_ALLOW_DENY", formatted: false,
+              text: "  http-request allow if network_allowed\n  http-request deny\n",
+              summary: "Allow the listed networks, deny the rest (http)."),
+        Entry(name: "HAPROXY_TCP_BACKEND_NETWORK_ALLOWED_ACL", formatted: true,
+              text: "  acl network_allowed src {network_allowed}\n",
+              summary: "`HAPROXY_{n}_BACKEND_NETWORK_ALLOWED_ACL` (tcp): one line per network."),
+        Entry(name: "HAPROXY_TCP_BACKEND_ACL_ALLOW_DENY", formatted: false,
+              text: "  tcp-request content accept if network_allowed\n  tcp-request content reject\n",
+              summary: "Allow the listed networks, reject the rest (tcp)."),
         Entry(name: "HAPROXY_HTTP_FRONTEND_APPID_ACL", formatted: true,
               text: "  acl app_{cleanedUpAppId} hdr(x-marathon-app-id) -i {appId}\n  use_backend {backend} if app_{cleanedUpAppId}\n",
               summary: "Routes requests whose `X-Marathon-App-Id` header names the app (first http port of each app)."),
@@ -108,11 +186,56 @@ public struct TemplateSet: Sendable, Equatable {
         for e in DefaultTemplates.all {
             t[e.name] = Template(name: e.name, text: overrides[e.name] ?? e.text, formatted: e.formatted)
         }
-        for name in overrides.keys where t[name] == nil {
-            throw Template.RenderError(template: name, reason: "unknown template name (known: \(DefaultTemplates.all.map(\.name).joined(separator: ", ")))")
+        for name in overrides.keys.sorted() {
+            guard let template = t[name] else {
+                throw Template.RenderError(template: name, reason: "unknown template name (known: \(DefaultTemplates.all.map(\.name).joined(separator: ", ")))")
+            }
+            try template.validate()
         }
         templates = t
     }
 
     public subscript(_ name: String) -> Template { templates[name]! }
+}
+
+extension Template {
+    /// Every placeholder servicerouter fills in, in any template (marathon-lb's names plus
+    /// `httpPort`, `appIdPort`, `httpsPort`, `vhostMap`, `vhostPathMap`).
+    public static let knownPlaceholders: Set<String> = [
+        "backend", "appId", "cleanedUpAppId", "hostname", "cleanedUpHostname", "path", "realm", "user", "passwd",
+        "bindAddr", "servicePort", "mode", "balance", "sslCert", "bindOptions", "proxypath", "rootpath", "redirpath",
+        "network_allowed", "serverName", "host", "host_ipv4", "port", "serverId", "cookieOptions", "healthCheckOptions",
+        "otherOptions", "healthCheckPath", "healthCheckTimeoutSeconds", "healthCheckIntervalSeconds", "healthCheckFalls",
+        "healthCheckMaxConsecutiveFailures", "healthCheckGracePeriodSeconds", "healthCheckProtocol", "healthCheckPortIndex",
+        "healthCheckPort", "healthCheckPortOptions", "httpPort", "appIdPort", "httpsPort", "sslCerts", "vhostMap", "vhostPathMap",
+    ]
+
+    /// A formatted template may only use known placeholders (marathon-lb failed at render time,
+    /// for every app; servicerouter refuses the template when it is loaded).
+    public func validate() throws {
+        guard formatted else { return }
+        for p in placeholders where !Self.knownPlaceholders.contains(p) {
+            throw RenderError(template: name, reason: "unknown placeholder {\(p)}")
+        }
+    }
+}
+
+extension TemplateSet {
+    /// The templates one service renders with: its `HAPROXY_{n}_<TEMPLATE>` labels first, when the
+    /// operator enabled them (`--enable-label-templates`).
+    func scoped(to service: Service, enabled: Bool) -> ScopedTemplates {
+        ScopedTemplates(base: self, overrides: enabled ? service.labels.templateOverrides : [:])
+    }
+}
+
+struct ScopedTemplates {
+    var base: TemplateSet
+    var overrides: [String: String]
+
+    subscript(_ name: String) -> Template {
+        if let text = overrides[name], let t = base.templates[name] {
+            return Template(name: "HAPROXY_{n}_" + name.dropFirst("HAPROXY_".count) + " label", text: text, formatted: t.formatted)
+        }
+        return base[name]
+    }
 }

@@ -14,10 +14,12 @@ public struct LiveServer: Sendable, Equatable {
     /// The weight the config gave the server (`srv_iweight`).
     public var initialWeight: Int
     public var checkStatus: Int
+    /// `srv_check_port`: 0 when checks use the serving port.
+    public var checkPort: Int
 
     public init(backend: ProxyName, name: ProxyName, serverID: Int = 0, address: String, port: Int,
                 operationalState: Int = 2, adminFlags: Int = 0, userWeight: Int = 1, initialWeight: Int = 1,
-                checkStatus: Int = 0) {
+                checkStatus: Int = 0, checkPort: Int = 0) {
         self.backend = backend
         self.name = name
         self.serverID = serverID
@@ -28,6 +30,7 @@ public struct LiveServer: Sendable, Equatable {
         self.userWeight = userWeight
         self.initialWeight = initialWeight
         self.checkStatus = checkStatus
+        self.checkPort = checkPort
     }
 
     public enum Admin: String, Sendable, Equatable { case ready, drain, maint }
@@ -133,7 +136,7 @@ public enum RuntimeReplyParsers {
             }
             servers.append(LiveServer(backend: beName, name: srvName, serverID: srvID, address: String(f[4]), port: port,
                                       operationalState: op, adminFlags: admin, userWeight: uweight, initialWeight: iweight,
-                                      checkStatus: check))
+                                      checkStatus: check, checkPort: f.count > 21 ? Int(f[21]) ?? 0 : 0))
         }
         if !sawVersion && !text.trimmingSpaces.isEmpty {
             throw ParseError(what: "show servers state", line: 1, reason: "no format version line: \(ValidationError.quoted(String(text.prefix(80))))")

@@ -4,6 +4,13 @@ public enum RuntimeCommand: Sendable, Equatable, Hashable, CustomStringConvertib
     case setAddress(backend: ProxyName, server: ProxyName, endpoint: Endpoint)
     case setState(backend: ProxyName, server: ProxyName, state: LiveServer.Admin)
     case setWeight(backend: ProxyName, server: ProxyName, weight: Int)
+    case setCheckPort(backend: ProxyName, server: ProxyName, port: Port)
+    /// Vhost maps: `show map <file>`, and an atomic replacement (`prepare map` → version N,
+    /// `add map @N` per entry, `commit map @N`).
+    case showMap(file: MapFile)
+    case prepareMap(file: MapFile)
+    case addMap(version: Int, file: MapFile, entry: MapKeyValue)
+    case commitMap(version: Int, file: MapFile)
     case showServersState(backend: ProxyName?)
     case showInfo
     case showEnv(name: ProxyName)
@@ -15,6 +22,11 @@ public enum RuntimeCommand: Sendable, Equatable, Hashable, CustomStringConvertib
         case let .setAddress(b, s, e): "set server \(b)/\(s) addr \(e.ip) port \(e.port)"
         case let .setState(b, s, st): "set server \(b)/\(s) state \(st.rawValue)"
         case let .setWeight(b, s, w): "set server \(b)/\(s) weight \(min(max(w, 0), 256))"
+        case let .setCheckPort(b, s, p): "set server \(b)/\(s) check-port \(p)"
+        case let .showMap(f): "show map \(f.path)"
+        case let .prepareMap(f): "prepare map \(f.path)"
+        case let .addMap(v, f, e): "add map @\(v) \(f.path) \(e.key) \(e.value)"
+        case let .commitMap(v, f): "commit map @\(v) \(f.path)"
         case let .showServersState(b): b.map { "show servers state \($0)" } ?? "show servers state"
         case .showInfo: "show info"
         case let .showEnv(n): "show env \(n)"
@@ -26,7 +38,7 @@ public enum RuntimeCommand: Sendable, Equatable, Hashable, CustomStringConvertib
 
     public var backend: ProxyName? {
         switch self {
-        case let .setAddress(b, _, _), let .setState(b, _, _), let .setWeight(b, _, _): b
+        case let .setAddress(b, _, _), let .setState(b, _, _), let .setWeight(b, _, _), let .setCheckPort(b, _, _): b
         case let .showServersState(b): b
         default: nil
         }
@@ -34,7 +46,7 @@ public enum RuntimeCommand: Sendable, Equatable, Hashable, CustomStringConvertib
 
     public var isMutation: Bool {
         switch self {
-        case .setAddress, .setState, .setWeight: true
+        case .setAddress, .setState, .setWeight, .setCheckPort, .prepareMap, .addMap, .commitMap: true
         default: false
         }
     }
@@ -48,8 +60,14 @@ public enum RuntimeCommand: Sendable, Equatable, Hashable, CustomStringConvertib
         case .setAddress:
             if r.contains("changed from") || r.contains("no need to change") { return nil }
             return r.isEmpty ? "no confirmation" : r
-        case .setState, .setWeight:
+        case .setState, .setWeight, .addMap, .commitMap:
             return r.isEmpty ? nil : r
+        case .setCheckPort:
+            return r.isEmpty || r.contains("changed from") || r.contains("no need to change") ? nil : r
+        case .prepareMap:
+            return Self.preparedVersion(r) != nil ? nil : (r.isEmpty ? "no version" : r)
+        case .showMap:
+            return r.isEmpty || r.hasPrefix("0x") ? nil : r
         case .showServersState:
             if r.hasPrefix("1") || r.isEmpty { return nil }
             return r
@@ -61,6 +79,57 @@ public enum RuntimeCommand: Sendable, Equatable, Hashable, CustomStringConvertib
             return r.hasPrefix("#") ? nil : r
         }
     }
+}
+
+extension RuntimeCommand {
+    /// The version number in `prepare map`'s reply ("New version created: 3").
+    public static func preparedVersion(_ reply: String) -> Int? {
+        guard let r = reply.range(of: "New version created:") else { return nil }
+        let rest = String(reply[r.upperBound...]).trimmingSpaces
+        return Int(rest.split(separator: "\n").first.map(String.init) ?? "")
+    }
+
+    /// `show map <file>` lines (`0x55d… key value`).
+    public static func mapEntries(_ reply: String) -> [MapKeyValue]? {
+        var out: [MapKeyValue] = []
+        for line in reply.split(separator: "\n") where !line.isEmpty {
+            let f = line.split(separator: " ", maxSplits: 2)
+            guard f.count == 3, f[0].hasPrefix("0x") else { return nil }
+            out.append(MapKeyValue(unchecked: String(f[1]), String(f[2])))
+        }
+        return out
+    }
+}
+
+/// A map file path, safe in a CLI command.
+public struct MapFile: Hashable, Sendable, CustomStringConvertible {
+    public let path: String
+    public init(_ path: String) throws { self.path = try RenderOptions.validateSocketPath(path) }
+    public var description: String { path }
+}
+
+/// A map entry whose key and value are safe CLI arguments (no spaces, `;`, `#`, quotes, backslash,
+/// control characters).
+public struct MapKeyValue: Hashable, Sendable, Comparable {
+    public let key: String
+    public let value: String
+
+    public init(key: String, value: String) throws {
+        for (field, text) in [("map key", key), ("map value", value)] {
+            guard !text.isEmpty, text.utf8.count <= 1024, text.utf8.allSatisfy({ URLPath.allowed($0) && $0 != 0x23 }) else {
+                throw ValidationError(field: field, value: text, reason: "map keys and values may only contain URL path characters")
+            }
+        }
+        self.key = key
+        self.value = value
+    }
+
+    public init(unchecked key: String, _ value: String) {
+        self.key = key
+        self.value = value
+    }
+
+    public static func < (a: MapKeyValue, b: MapKeyValue) -> Bool { (a.key, a.value) < (b.key, b.value) }
 }
 
 /// Splits the runtime socket's output into one reply per command. HAProxy ends each command's

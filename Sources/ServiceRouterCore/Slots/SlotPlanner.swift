@@ -156,6 +156,9 @@ public enum SlotPlanner {
                 if l.admin != want {
                     commands.append(.setState(backend: service.backend, server: name, state: want))
                 }
+                if let cp = d.checkPort, l.checkPort != cp.value {
+                    commands.append(.setCheckPort(backend: service.backend, server: name, port: cp))
+                }
                 // A slot's weight belongs to the config; a weight changed by hand is reset.
                 if l.userWeight != l.initialWeight {
                     commands.append(.setWeight(backend: service.backend, server: name, weight: l.initialWeight))

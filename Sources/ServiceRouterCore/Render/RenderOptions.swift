@@ -1,0 +1,107 @@
+/// Settings of the generated config that do not come from Marathon.
+public struct RenderOptions: Sendable, Equatable {
+    /// The admin stats socket servicerouter drives (`--haproxy-socket`).
+    public var adminSocket: String
+    /// The shared HTTP (vhost) frontend's port; nil: not bound (`--dont-bind-http-https`).
+    public var httpPort: Int?
+    /// The `X-Marathon-App-Id` frontend's port; nil: not bound.
+    public var appIdPort: Int?
+    /// HAProxy's own stats page and Prometheus exporter; nil: none.
+    public var stats: StatsListener?
+    /// The shared HTTPS frontend (`--ssl-certs`): port and certificate files; nil: not bound.
+    public var https: HTTPS?
+    /// How vhosts are routed: runtime-updatable maps (default) or marathon-lb's ACL rules.
+    public var vhostRouting: VhostRouting
+    /// Where the vhost map files live (the config's directory).
+    public var mapDirectory: String
+    /// Per-app `HAPROXY_{n}_<TEMPLATE>` labels are honoured only when the operator enables them:
+    /// they let whoever deploys an app write arbitrary HAProxy config.
+    public var labelTemplates: Bool
+
+    public enum VhostRouting: String, Sendable, Equatable {
+        /// Vhosts (and vhost + path) in map files updated through the runtime API: adding, moving
+        /// or removing a vhost needs no reload.
+        case map
+        /// marathon-lb's `acl`/`use_backend` rules in the config: every vhost change reloads.
+        case acl
+    }
+
+    public struct HTTPS: Sendable, Equatable {
+        public var port: Int
+        public var certificates: [String]
+        public init(port: Int = 443, certificates: [String]) {
+            self.port = port
+            self.certificates = certificates
+        }
+    }
+
+    public var vhostMapPath: String { mapDirectory + "/servicerouter-vhost.map" }
+    public var vhostPathMapPath: String { mapDirectory + "/servicerouter-vhost-path.map" }
+
+    public struct StatsListener: Sendable, Equatable {
+        public var address: String
+        public var port: Int
+        public init(address: String, port: Int) {
+            self.address = address
+            self.port = port
+        }
+    }
+
+    public init(adminSocket: String, httpPort: Int? = 80, appIdPort: Int? = 9091, stats: StatsListener? = nil,
+                https: HTTPS? = nil, vhostRouting: VhostRouting = .map, mapDirectory: String? = nil, labelTemplates: Bool = false) {
+        self.adminSocket = adminSocket
+        self.httpPort = httpPort
+        self.appIdPort = appIdPort
+        self.stats = stats
+        self.https = https
+        self.vhostRouting = vhostRouting
+        self.mapDirectory = mapDirectory ?? Self.directory(of: adminSocket)
+        self.labelTemplates = labelTemplates
+    }
+
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// Ports this config binds besides the service ports.
+    public var reservedPorts: Set<Int> {
+        Set([httpPort, appIdPort, stats?.port, https?.port].compactMap { $0 })
+    }
+
+    /// A socket path goes into a config line: only plain path characters.
+    public static func validateSocketPath(_ p: String) throws -> String {
+        guard !p.isEmpty, p.utf8.count < 108, p.utf8.allSatisfy({ ProxyName.allowed($0) || $0 == 0x2F || $0 == 0x40 }) else {
+            throw ValidationError(field: "--haproxy-socket", value: p, reason: "a socket path may contain only letters, digits and _ . : - / @ (at most 107 bytes)")
+        }
+        return p
+    }
+}
+
+/// The rendered config and the fingerprint of its structure (everything but slot contents).
+public struct RenderedConfig: Sendable, Equatable {
+    public var text: String
+    /// Changes exactly when a reload is needed: frontends, backends, binds, ACLs, slot counts,
+    /// templates. Written into the config as `setenv SERVICEROUTER_STRUCTURE <hash>` so the running
+    /// HAProxy can be asked which structure it loaded (`show env`).
+    public var structureHash: String
+    /// The vhost map files' contents (map routing), by file path, sorted by key.
+    public var maps: [String: [MapEntry]] = [:]
+    /// Services left out because a template (a per-app override) could not be rendered.
+    public var diagnostics: [Diagnostic] = []
+
+    public static let structureVariable = "SERVICEROUTER_STRUCTURE"
+    public static let structureVariableName = ProxyName(unchecked: structureVariable)
+}
+
+
+/// One line of a map file: `key value`.
+public struct MapEntry: Sendable, Equatable, Hashable, Comparable {
+    public var key: String
+    public var value: String
+    public init(key: String, value: String) {
+        self.key = key
+        self.value = value
+    }
+    public static func < (a: MapEntry, b: MapEntry) -> Bool { (a.key, a.value) < (b.key, b.value) }
+}
