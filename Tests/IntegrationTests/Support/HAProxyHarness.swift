@@ -56,17 +56,32 @@ final class TaskServer: @unchecked Sendable {
         }
     }
 
+    /// Answers every request with the task id as body, plus what it saw (`X-Seen-Path`,
+    /// `X-Seen-Host`, `X-Seen-Forwarded-For`). `/redirect` answers 302 to `http://<host>/login`.
     static func serve(_ conn: Connection, body: String) {
         var buffer: [UInt8] = []
         while let chunk = try? conn.read(timeout: 5) {
             buffer += chunk
             // Answer each complete request (keep-alive aware: requests end with CRLFCRLF, no body).
             while let end = find(buffer, [13, 10, 13, 10]) {
-                let head = String(decoding: buffer[..<end], as: UTF8.self).lowercased()
+                let head = String(decoding: buffer[..<end], as: UTF8.self)
                 buffer.removeFirst(end + 4)
-                let close = head.contains("connection: close")
+                let lines = head.split(separator: "\r\n")
+                let path = lines.first?.split(separator: " ").dropFirst().first.map(String.init) ?? "/"
+                func header(_ name: String) -> String {
+                    lines.dropFirst().first { $0.lowercased().hasPrefix(name + ":") }
+                        .map { String($0.dropFirst(name.count + 1)).trimmingCharacters(in: .whitespaces) } ?? ""
+                }
+                let close = header("connection").lowercased() == "close"
                 let payload = body + "\n"
-                let response = "HTTP/1.1 200 OK\r\nContent-Length: \(payload.utf8.count)\r\nX-Task-Id: \(body)\r\n\(close ? "Connection: close\r\n" : "")\r\n\(payload)"
+                var status = "200 OK", extra = ""
+                if path == "/redirect" {
+                    status = "302 Found"
+                    extra = "Location: http://\(header("host"))/login\r\n"
+                }
+                let response = "HTTP/1.1 \(status)\r\nContent-Length: \(payload.utf8.count)\r\nX-Task-Id: \(body)\r\n"
+                    + "X-Seen-Path: \(path)\r\nX-Seen-Host: \(header("host"))\r\nX-Seen-Forwarded-For: \(header("x-forwarded-for"))\r\n"
+                    + extra + (close ? "Connection: close\r\n" : "") + "\r\n" + payload
                 guard (try? conn.write(response)) != nil else { return }
                 if close { return }
             }
@@ -105,6 +120,41 @@ func responses(port: Int, host: String? = nil, count: Int) async -> Set<String> 
         }
         return out
     }) ?? []
+}
+
+/// A full HTTP exchange (off the cooperative pool): status, headers (lower-cased names), body.
+struct HTTPResult: Sendable {
+    var status: Int
+    var headers: [String: String]
+    var body: String
+}
+
+func httpRequest(port: Int, path: String = "/", host: String? = nil, headers: [String: String] = [:],
+                 address: String = "127.0.0.1", timeout: Double = 3) async throws -> HTTPResult {
+    try await Blocking.run {
+        let conn = try Connection.tcp(host: address, port: port, timeout: timeout)
+        defer { conn.close() }
+        var req = "GET \(path) HTTP/1.1\r\nHost: \(host ?? "127.0.0.1")\r\nConnection: close\r\n"
+        for (k, v) in headers { req += "\(k): \(v)\r\n" }
+        try conn.write(req + "\r\n")
+        return try parseResponse(String(decoding: try conn.readToEnd(timeout: timeout), as: UTF8.self))
+    }
+}
+
+func parseResponse(_ raw: String) throws -> HTTPResult {
+    guard let split = raw.range(of: "\r\n\r\n") else { throw RuntimeError("incomplete HTTP response: \(raw.prefix(100))") }
+    let lines = raw[..<split.lowerBound].split(separator: "\r\n")
+    guard let first = lines.first, first.hasPrefix("HTTP/1."), let status = Int(first.split(separator: " ")[1]) else {
+        throw RuntimeError("bad HTTP response: \(raw.prefix(100))")
+    }
+    var headers: [String: String] = [:]
+    for l in lines.dropFirst() {
+        guard let c = l.firstIndex(of: ":") else { continue }
+        let name = l[..<c].lowercased()
+        let value = l[l.index(after: c)...].trimmingCharacters(in: .whitespaces)
+        headers[name] = headers[name].map { $0 + ", " + value } ?? value
+    }
+    return HTTPResult(status: status, headers: headers, body: String(raw[split.upperBound...]).trimmingCharacters(in: .whitespacesAndNewlines))
 }
 
 func httpGetBlocking(port: Int, path: String = "/", host: String? = nil, headers: [String: String] = [:], timeout: Double = 3) throws -> (status: Int, body: String) {
