@@ -160,10 +160,18 @@ private final class Handoff: @unchecked Sendable {
 }
 
 /// A port with nothing listening on it (bound, then closed).
+/// A port nobody listens on, from a counter in 20000-20999: outside the kernel's ephemeral range
+/// (where every other test's listeners get their ports) and the simulator's task ports, so a port
+/// handed out here is not grabbed by another test between the check and its use.
 func closedPort() throws -> Int {
-    let listener = try Listener.tcp(host: "127.0.0.1", port: 0)
-    return listener.port
+    for _ in 0..<1000 {
+        let candidate = 20000 + closedPortCounter.add(1, ordering: .relaxed).oldValue % 1000
+        if (try? Listener.tcp(host: "0.0.0.0", port: candidate)) != nil { return candidate }
+    }
+    throw TimeoutError("find a free port", target: "20000-20999")
 }
+
+private let closedPortCounter = Atomic<Int>(Int(getpid()) * 13 % 1000)
 
 /// Runs `body` with a time limit; nil when it did not finish in time (it is then cancelled).
 func withTimeLimit<T: Sendable>(_ seconds: Double, _ body: @escaping @Sendable () async throws -> T) async throws -> T? {
