@@ -14,6 +14,7 @@ public enum ServiceRouterMain {
         ("status", "per backend: slot → task, address, HAProxy state, Marathon state"),
         ("socket", "send runtime-API commands to HAProxy and print the replies; `socket servers [BACKEND]` for a slot table"),
         ("templates", "list the config templates, or write their defaults to a directory"),
+        ("docs", "print the command-line reference, or regenerate docs/cli.md and docs/templates.md"),
         ("sim", "run the Marathon simulator (for tests, demos and benchmarks)"),
         ("demo", "start HAProxy, the simulator and the controller, and churn tasks under traffic"),
     ]
@@ -40,6 +41,7 @@ public enum ServiceRouterMain {
             case "socket": return try await SocketCommand.run(rest)
             case "run": return try await RunCommand.run(rest)
             case "templates": return try await TemplatesCommand.run(rest)
+            case "docs": return try await DocsCommand.run(rest)
             case "sim": return try await SimCommand.run(rest)
             case "demo": return try await DemoCommand.run(rest)
             default:

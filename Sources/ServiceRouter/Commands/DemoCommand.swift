@@ -25,16 +25,21 @@ enum DemoCommand {
         var instances: Int
     }
 
-    static func run(_ args: [String]) async throws -> Int32 {
-        let a = try ArgumentParser.parse(args, specs: specs)
-        if a.has("--help") {
-            printOut(ArgumentParser.help(command: "demo", summary: """
+    static var help: CommandHelp {
+        CommandHelp(name: "demo", summary: """
             Start HAProxy (master-worker), a simulated Marathon whose tasks are real HTTP listeners on \
             127.0.0.1, and the controller; replace tasks continuously while requests flow through HAProxy, \
             and show tasks, slots, requests OK/failed and reloads (which stay at 0 while tasks churn). \
             Ctrl-C stops everything the demo started. Exit status 0 when no request failed and HAProxy \
             did not reload during the churn.
-            """, usage: "servicerouter demo [options]", specs: specs))
+            """,
+                    usage: "servicerouter demo [options]", specs: specs)
+    }
+
+    static func run(_ args: [String]) async throws -> Int32 {
+        let a = try ArgumentParser.parse(args, specs: specs)
+        if a.has("--help") {
+            printOut(help.text)
             return 0
         }
         let duration = try a.string("--duration").map { _ in try a.double("--duration", default: 0, range: 1...86_400) }

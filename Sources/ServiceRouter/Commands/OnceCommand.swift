@@ -12,16 +12,20 @@ enum OnceCommand {
         return s + Flags.help
     }
 
+    static func help(_ mode: Mode) -> CommandHelp {
+        let (name, summary): (String, String) = switch mode {
+        case .once: ("once", "One full pass: fetch Marathon's apps, then push task changes through HAProxy's runtime API, or write, validate and reload when the structure changed. Usable from cron, as servicerouter.py was.")
+        case .plan: ("plan", "Show what `once` would do, changing nothing: the runtime commands, the vhost map changes, whether and why HAProxy would reload, and the config diff.")
+        case .render: ("render", "Print the haproxy.cfg servicerouter would write (the slot assignment is adopted from the running HAProxy when its socket answers).")
+        case .status: ("status", "Per backend: slot → task id, address, HAProxy state, Marathon state.")
+        }
+        return CommandHelp(name: name, summary: summary, usage: "servicerouter \(name) [options]", specs: specs(mode))
+    }
+
     static func run(_ args: [String], mode: Mode) async throws -> Int32 {
         let a = try ArgumentParser.parse(args, specs: specs(mode))
         if a.has("--help") {
-            let (name, summary): (String, String) = switch mode {
-            case .once: ("once", "One full pass: fetch Marathon's apps, then push task changes through HAProxy's runtime API, or write, validate and reload when the structure changed.")
-            case .plan: ("plan", "Show what `once` would do, changing nothing: the runtime commands, whether and why HAProxy would reload, and the config diff.")
-            case .render: ("render", "Print the haproxy.cfg servicerouter would write (slot assignment adopted from the running HAProxy when its socket answers).")
-            case .status: ("status", "Per backend: slot → task id, address, HAProxy state, Marathon state.")
-            }
-            printOut(ArgumentParser.help(command: name, summary: summary, usage: "servicerouter \(name) [options]", specs: specs(mode)))
+            printOut(help(mode).text)
             return 0
         }
         let opts = try CommonOptions.parse(a)

@@ -17,15 +17,19 @@ enum RunCommand {
         Flags.marathon + Flags.haproxy + Flags.routing + Flags.render + runFlags + Flags.logging + Flags.help
     }
 
-    static func run(_ args: [String]) async throws -> Int32 {
-        let a = try ArgumentParser.parse(args, specs: specs)
-        if a.has("--help") {
-            printOut(ArgumentParser.help(command: "run", summary: """
+    static var help: CommandHelp {
+        CommandHelp(name: "run", summary: """
             Run continuously: subscribe to Marathon's event stream, push task changes into HAProxy through \
             its runtime API within milliseconds, resync from /v2/apps after every (re)connect and every \
             --resync-interval, and reload (validated) only when frontends change.
             Signals: SIGTERM/SIGINT finish the batch in flight and exit 0; SIGHUP forces a full resync.
-            """, usage: "servicerouter run --marathon URL --group GROUP [options]", specs: specs))
+            """, usage: "servicerouter run --marathon URL --group GROUP [options]", specs: specs)
+    }
+
+    static func run(_ args: [String]) async throws -> Int32 {
+        let a = try ArgumentParser.parse(args, specs: specs)
+        if a.has("--help") {
+            printOut(help.text)
             return 0
         }
         let opts = try CommonOptions.parse(a)

@@ -9,15 +9,20 @@ enum SocketCommand {
         FlagSpec(["--timeout"], .value, value: "SECONDS", help: "how long to wait for HAProxy's reply", default: "5"),
     ] + Flags.help
 
-    static func run(_ args: [String]) async throws -> Int32 {
-        let a = try ArgumentParser.parse(args, specs: specs, allowPositional: true)
-        if a.has("--help") {
-            printOut(ArgumentParser.help(command: "socket", summary: """
+    static var help: CommandHelp {
+        CommandHelp(name: "socket", summary: """
             Send commands to HAProxy's runtime API and print the replies.
               servicerouter socket show info            one command (arguments joined by spaces)
               servicerouter socket < commands.txt       one command per line from standard input
               servicerouter socket servers [BACKEND]    `show servers state` as a table with decoded states
-            """, usage: "servicerouter socket [options] [COMMAND...]", specs: specs))
+            """,
+                    usage: "servicerouter socket [options] [COMMAND...]", specs: specs)
+    }
+
+    static func run(_ args: [String]) async throws -> Int32 {
+        let a = try ArgumentParser.parse(args, specs: specs, allowPositional: true)
+        if a.has("--help") {
+            printOut(help.text)
             return 0
         }
         let socket = UnixRuntimeSocket(path: a.string("--haproxy-socket") ?? "/var/run/haproxy/admin.sock",

@@ -8,11 +8,15 @@ enum TemplatesCommand {
         FlagSpec(["--write"], .value, value: "DIR", help: "write every default template into DIR (one file per template)"),
     ] + Flags.help
 
+    static var help: CommandHelp {
+        CommandHelp(name: "templates", summary: "List the config templates (marathon-lb names), or write their defaults to a directory.",
+                    usage: "servicerouter templates [--write DIR]", specs: specs)
+    }
+
     static func run(_ args: [String]) async throws -> Int32 {
         let a = try ArgumentParser.parse(args, specs: specs)
         if a.has("--help") {
-            printOut(ArgumentParser.help(command: "templates", summary: "List the config templates (marathon-lb names), or write their defaults to a directory.",
-                                         usage: "servicerouter templates [--write DIR]", specs: specs))
+            printOut(help.text)
             return 0
         }
         if let dir = a.string("--write") {

@@ -163,6 +163,15 @@ public enum LabelParser {
         return s
     }
 
+    /// Every per-port label name this version reads (`HAPROXY_{n}_<NAME>`), plus `HAPROXY_GROUP`
+    /// at app level. docs/labels.md documents each (a test checks).
+    public static let knownLabels = [
+        "GROUP", "VHOST", "PATH", "PORT", "MODE", "BALANCE", "BIND_ADDR", "BIND_OPTIONS", "SSL_CERT", "STICKY",
+        "REDIRECT_TO_HTTPS", "USE_HSTS", "AUTH", "BACKEND_WEIGHT", "BACKEND_HEALTHCHECK_PORT_INDEX",
+        "BACKEND_NETWORK_ALLOWED_ACL", "HTTP_BACKEND_PROXYPASS_PATH", "HTTP_BACKEND_REVPROXY_PATH", "HTTP_BACKEND_REDIR",
+        "ENABLED",
+    ]
+
     /// Templates an app may override per port with `HAPROXY_{n}_<TEMPLATE>` (marathon-lb's list;
     /// the global ones — HEAD, the shared frontend heads, the allow/deny blocks — cannot be).
     public static let overridableTemplates: Set<String> = [
