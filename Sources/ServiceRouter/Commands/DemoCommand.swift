@@ -100,7 +100,7 @@ enum DemoCommand {
         // Wait for the first pass (one reload from the minimal config), then measure from there.
         let ready = Monotonic.now() + 15
         while true {
-            let reloaded = await reconciler.counters.reloads.values.reduce(0, +) > 0
+            let reloaded = reconciler.metrics.reloadCount > 0
             let servers = (try? await haproxy.runtime.liveState().backends.values.flatMap { $0 }.filter { $0.admin == .ready }.count) ?? 0
             if reloaded && servers >= 6 { break }
             if Monotonic.now() > ready || stop.isSet {

@@ -10,6 +10,7 @@ enum RunCommand {
         FlagSpec(["--max-backoff"], .value, value: "SECONDS", help: "upper bound of the reconnect and retry delay", default: "30"),
         FlagSpec(["--resync-interval"], .value, value: "SECONDS", help: "full resync from /v2/apps at least this often", default: "300"),
         FlagSpec(["--haproxy-check-interval"], .value, value: "SECONDS", help: "how often to check that HAProxy was not restarted behind our back", default: "2"),
+        FlagSpec(["--listen"], .value, value: "[ADDR:]PORT", help: "serve /metrics (Prometheus), /healthz and /status here; ADDR defaults to 127.0.0.1 (off by default)"),
         FlagSpec(["--reload-always"], .switchFlag, help: "benchmark baseline: rewrite and reload HAProxy on every change, as reload-based controllers do"),
     ]
 
@@ -58,6 +59,17 @@ enum RunCommand {
             inputs = controllerInputs(client.events(), logger: logger)
         }
         let controller = Controller(reconciler: reconciler, source: source, logger: logger, settings: run)
+        var endpoint: HTTPServer?
+        if let listen = a.string("--listen") {
+            let (host, port) = try parseListen(listen)
+            do {
+                endpoint = try StatusEndpoint.start(host: host, port: port, metrics: reconciler.metrics, logger: logger)
+            } catch {
+                throw RuntimeError("--listen \(listen): \(error)")
+            }
+            logger.info("status endpoint listening", [("url", "http://\(host):\(port)"), ("paths", "/metrics /healthz /status")])
+        }
+        defer { endpoint?.stop() }
         let signals = watchSignals(controller, logger: logger)
         logger.info("servicerouter \(ServiceRouterMain.version) starting", [
             ("marathon", opts.appsJSON ?? opts.marathonURLs.map(\.redacted).joined(separator: ",")),
@@ -67,6 +79,20 @@ enum RunCommand {
         await controller.run(inputs: inputs)
         signals.cancel()
         return 0
+    }
+
+    /// `PORT` or `ADDR:PORT` (`[v6]:PORT`); the address defaults to 127.0.0.1.
+    static func parseListen(_ text: String) throws -> (host: String, port: Int) {
+        var host = "127.0.0.1", portText = text
+        if let colon = text.lastIndex(of: ":") {
+            host = String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            portText = String(text[text.index(after: colon)...])
+            if host == "*" { host = "0.0.0.0" }
+        }
+        guard let port = Int(portText), (1...65535).contains(port), host == "0.0.0.0" || IPAddress.isNumeric(host) else {
+            throw UsageError("--listen: expected PORT or ADDR:PORT with a numeric address, got '\(text)'")
+        }
+        return (host, port)
     }
 
     /// Maps the Marathon stream to controller inputs, logging what is dropped.

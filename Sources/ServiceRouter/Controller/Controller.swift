@@ -49,8 +49,16 @@ public final class Controller: Sendable {
     public func run(inputs: AsyncStream<ControllerInput>) async {
         queue.push(.resync("start-up"))
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { [queue] in
+            group.addTask { [queue, metrics = reconciler.metrics] in
                 for await input in inputs {
+                    switch input {
+                    case .statusUpdate: metrics.event("status_update_event")
+                    case .healthChanged: metrics.event("health_status_changed_event")
+                    case .structureChanged(let type): metrics.event(type)
+                    case .connected: metrics.marathon(connected: true)
+                    case .disconnected: metrics.marathon(connected: false)
+                    case .resync, .reapply: break
+                    }
                     queue.push(input)
                 }
             }
@@ -164,7 +172,10 @@ public final class Controller: Sendable {
     }
 
     private func record(_ batch: InputQueue.Batch) {
-        if let t = batch.oldestEventAt { stats.record(Monotonic.now() - t, events: batch.events) }
+        guard let t = batch.oldestEventAt else { return }
+        let latency = Monotonic.now() - t
+        stats.record(latency, events: batch.events)
+        reconciler.metrics.applied(latency: latency)
     }
 }
 

@@ -53,19 +53,6 @@ public struct MapChange: Sendable, Equatable {
     public var removed: [MapKeyValue]
 }
 
-/// Counters for logs and /metrics.
-public struct ControllerCounters: Sendable, Equatable {
-    public var syncs = 0
-    public var fastPathBatches = 0
-    public var commandsSent = 0
-    public var commandsFailed = 0
-    public var reloads: [String: Int] = [:]
-    public var reloadFailures = 0
-    public var invalidConfigs = 0
-    public var lastSuccessfulSync: Double?
-    public var skippedApps = 0
-}
-
 /// Turns Marathon's apps into HAProxy state: desired state → slot plan → runtime commands, and a
 /// validated reload only when the structure changes. Owns the controller's memory (Marathon's
 /// apps, last known health, slot history) so the event fast path can work without a full fetch.
@@ -87,10 +74,13 @@ public actor Reconciler {
     private var history = SlotHistory()
     private(set) var identity: HAProxyIdentity?
     private var fileDirty = false
-    public private(set) var counters = ControllerCounters()
+    /// Counters, gauges and per-backend status for `--listen` (and tests, the demo, benchmarks).
+    public nonisolated let metrics: ControllerMetrics
 
     public init(settings: ControllerSettings, runtime: any RuntimeAPI, control: any HAProxyControl,
-                resolver: any HostResolving, logger: Logger, clock: @escaping @Sendable () -> Double = { Monotonic.now() }) {
+                resolver: any HostResolving, logger: Logger, metrics: ControllerMetrics = ControllerMetrics(),
+                clock: @escaping @Sendable () -> Double = { Monotonic.now() }) {
+        self.metrics = metrics
         self.settings = settings
         self.runtime = runtime
         self.control = control
@@ -102,12 +92,17 @@ public actor Reconciler {
 
     // MARK: - Marathon model
 
+    /// Whether a snapshot from Marathon was ever loaded. Without one the model is empty, not
+    /// "no apps": applying it would wipe HAProxy (e.g. a controller restarting while Marathon is down).
+    public private(set) var hasSnapshot = false
+
     /// Replaces the model with a full snapshot from Marathon.
     public func replaceApps(_ list: [MarathonApp], skipped: [SkippedApp]) {
+        hasSnapshot = true
         for s in skipped {
             logger.warning("app skipped: Marathon sent an app that cannot be decoded", [("app", s.appId ?? "#\(s.index)"), ("reason", s.reason)])
         }
-        counters.skippedApps = skipped.count
+        metrics.skippedApps(skipped.count)
         apps = Dictionary(list.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         let known = Set(list.flatMap { $0.tasks.map(\.id) })
         health = health.filter { known.contains($0.key) }
@@ -153,7 +148,11 @@ public actor Reconciler {
     /// One full pass over every app: read HAProxy back, plan, then runtime commands or one
     /// validated reload. Never throws: problems are in the report and the log.
     public func fullSync(reason: String) async -> SyncReport {
-        counters.syncs += 1
+        guard hasSnapshot else {
+            logger.info("full pass skipped: no snapshot from Marathon yet; HAProxy keeps its current state", [("reason", reason)])
+            return SyncReport(desired: DesiredState(), plan: ReconcilePlan(backends: [], commands: []), rendered: nil,
+                              live: LiveState(), identity: nil, error: "no snapshot from Marathon yet")
+        }
         let started = clock()
         var live = LiveState()
         var identity: HAProxyIdentity?
@@ -165,6 +164,7 @@ public actor Reconciler {
             socketProblem = "\(error)"
         }
         self.identity = identity
+        metrics.haproxy(reachable: socketProblem == nil)
 
         let appList = apps.values.sorted { $0.id < $1.id }
         for (id, alive) in DesiredStateBuilder.healthObservations(appList) { health[id] = alive }
@@ -265,8 +265,9 @@ public actor Reconciler {
             }
         }
         report.plan = plan
+        metrics.backends(plan, live: report.live, replaceAll: true)
         if report.error == nil {
-            counters.lastSuccessfulSync = clock()
+            metrics.synced(at: clock())
         }
         logger.info("sync done", [
             ("reason", reason), ("apps", String(appList.count)), ("services", String(desired.services.count)),
@@ -313,7 +314,9 @@ public actor Reconciler {
     /// reason when it is not: restarted, reloaded by someone else, running another config, or
     /// answering again after we last saw it unreachable.
     public func haproxyChanged() async -> String? {
-        guard let now = try? await runtime.identity() else { return nil }
+        let answer = try? await runtime.identity()
+        metrics.haproxy(reachable: answer != nil)
+        guard let now = answer else { return nil }
         guard now != identity else { return nil }
         guard let before = identity else { return "HAProxy answers on its runtime socket (pid \(now.pid))" }
         return "HAProxy changed behind our back (pid \(before.pid) → \(now.pid), structure \(now.structureHash ?? "not ours"))"
@@ -325,7 +328,6 @@ public actor Reconciler {
     /// those backends back, plans, sends. Returns false when that is not enough (unknown app,
     /// structure change, HAProxy restarted, rejected command): the caller then runs `fullSync`.
     public func flush(appIds: Set<String>) async -> FastPathResult {
-        counters.fastPathBatches += 1
         var services: [Service] = []
         var backends: [ProxyName] = []
         for id in appIds.sorted() {
@@ -384,6 +386,7 @@ public actor Reconciler {
             return .needsFullSync("runtime command rejected: \(failures[0].command) → \(failures[0].failure ?? "")")
         }
         adopt(plan)
+        metrics.backends(plan, live: live, replaceAll: false)
         if !plan.commands.isEmpty { fileDirty = true }
         return .done(commands: plan.commands.count)
     }
@@ -479,9 +482,8 @@ public actor Reconciler {
         guard !commands.isEmpty else { return [] }
         do {
             let replies = try await runtime.execute(commands)
-            counters.commandsSent += commands.count
             let failed = replies.filter { $0.failure != nil }
-            counters.commandsFailed += failed.count
+            metrics.commands(sent: commands.count, failed: failed.count)
             if logger.isDebug {
                 for c in commands { logger.debug("runtime command", [("cmd", c.text)]) }
             }
@@ -491,7 +493,7 @@ public actor Reconciler {
             }
             return failed
         } catch {
-            counters.commandsFailed += commands.count
+            metrics.commands(sent: 0, failed: commands.count)
             logger.error("runtime commands not applied", [("count", String(commands.count)), ("reason", "\(error)")])
             return [RuntimeReply(command: commands[0], text: "", failure: "\(error)")]
         }
@@ -527,7 +529,7 @@ public actor Reconciler {
         do {
             try await control.validate(configPath: candidate)
         } catch {
-            counters.invalidConfigs += 1
+            metrics.invalidConfig()
             store.rejectCandidate()
             outcome.error = "candidate config rejected: \(error)"
             logger.error("candidate config rejected by haproxy -c; HAProxy keeps the last good config",
@@ -553,11 +555,11 @@ public actor Reconciler {
             let result = try await control.reload(runtime: runtime, timeout: settings.reloadTimeout)
             outcome.reloaded = true
             let key = reasons.first.map(Self.reasonKey) ?? "other"
-            counters.reloads[key, default: 0] += 1
+            metrics.reload(reason: key)
             logger.info("HAProxy reloaded", [("reason", reasonText), ("old_pid", result.oldPid.map(String.init) ?? "-"),
                                              ("new_pid", String(result.newPid)), ("ms", String(format: "%.0f", result.seconds * 1000))])
         } catch {
-            counters.reloadFailures += 1
+            metrics.reloadFailed()
             outcome.error = "reload failed: \(error)"
             logger.error("reload failed", [("reason", reasonText), ("error", "\(error)")])
             do {

@@ -41,6 +41,12 @@ public struct LogRecord: Sendable, Equatable {
         a.level == b.level && a.message == b.message && a.fields.elementsEqual(b.fields, by: { $0 == $1 })
     }
 
+    public init(level: LogLevel, message: String, fields: [(String, String)] = []) {
+        self.level = level
+        self.message = message
+        self.fields = fields
+    }
+
     public func field(_ key: String) -> String? { fields.first { $0.0 == key }?.1 }
 }
 
