@@ -169,54 +169,72 @@ public actor Reconciler {
         let appList = apps.values.sorted { $0.id < $1.id }
         for (id, alive) in DesiredStateBuilder.healthObservations(appList) { health[id] = alive }
         let resolved = await resolver.resolve(DesiredStateBuilder.hostsToResolve(appList))
-        let desired = DesiredStateBuilder.build(apps: appList, options: settings.routing, context: BuildContext(
+        let built = DesiredStateBuilder.build(apps: appList, options: settings.routing, context: BuildContext(
             resolvedHosts: resolved, lastKnownHealth: health, incumbentBackends: Set(live.backendOrder),
             liveServing: Self.servingEndpoints(live)))
-        log(desired.diagnostics)
         // What the payload or the live state said healthy becomes the remembered health, so the
         // fast path keeps serving these tasks while their results are missing.
-        for s in desired.services {
+        for s in built.services {
             for server in s.servers where server.routing == .serve && health[server.taskId] == nil {
                 health[server.taskId] = true
             }
         }
+        var desired = withoutRejected(built)
+        log(desired.diagnostics)
+
+        // Plan and render; when a reload is needed, validate the candidate first. A candidate that
+        // `haproxy -c` refuses because of some services leaves those out (and only those), so the
+        // other apps keep updating; anything else leaves HAProxy on its current config.
+        var report: SyncReport
+        var round = 0
+        while true {
+            report = await prepare(desired, live: live, identity: identity, socketProblem: socketProblem)
+            report.previousConfig = store.read()
+            guard let rendered = report.rendered, !settings.dryRun else { return report }
+            guard !report.reloadReasons.isEmpty || socketProblem != nil else { break }
+            // Map files first: the candidate refers to them, and a reload or restart loads them.
+            if let problem = writeMapFiles(rendered.maps) {
+                report.error = problem
+                return report
+            }
+            switch await validateCandidate(rendered) {
+            case .valid:
+                break
+            case .failed(let problem):
+                report.error = problem
+                return report
+            case .rejected(let rejection):
+                metrics.invalidConfig()
+                let names = Set(desired.services.map(\.backend))
+                let offenders = rendered.services(atLines: rejection.check.lines, proxies: rejection.check.proxies, among: names)
+                let message = rejection.check.alerts.first ?? rejection.output
+                guard !offenders.isEmpty, offenders.count < names.count, round < 3 else {
+                    report.error = "candidate config rejected: \(rejection)"
+                    logger.error("candidate config rejected by haproxy -c; HAProxy keeps the last good config",
+                                 [("reason", message), ("kept", store.rejectedPath)])
+                    return report
+                }
+                for s in desired.services where offenders.contains(s.backend) {
+                    rejected[Self.rejectionKey(s)] = message
+                    logger.error("service left out: haproxy -c refused its config; the other apps go on",
+                                 [("app", s.appId), ("backend", s.backend.text), ("reason", message)])
+                }
+                desired.services.removeAll { offenders.contains($0.backend) }
+                round += 1
+                continue
+            }
+            break
+        }
         self.desired = desired
-        var plan = SlotPlanner.plan(desired: desired, live: live, history: history, now: clock())
-        var report = SyncReport(desired: desired, plan: plan, rendered: nil, live: live, identity: identity)
-        report.previousConfig = store.read()
-
-        let rendered: RenderedConfig
-        do {
-            rendered = try ConfigRenderer.render(desired: desired, plan: plan, templates: settings.templates, options: settings.render)
-        } catch {
-            report.error = "cannot render the config: \(error)"
-            logger.error("config not rendered; HAProxy keeps its current config", [("reason", "\(error)")])
-            return report
-        }
-        report.rendered = rendered
-        report.commands = plan.commands
-        report.reloadReasons = Self.reloadReasons(plan: plan, live: live, identity: identity, rendered: rendered, socketProblem: socketProblem)
-        if settings.reloadAlways, report.reloadReasons.isEmpty, !plan.commands.isEmpty {
-            report.reloadReasons = ["reload-always mode: \(plan.commands.count) slot change(s)"]
-        }
-        for d in rendered.diagnostics { logger.error(d.message, [("app", d.appId ?? "-"), ("kind", d.kind.rawValue)]) }
-        if socketProblem == nil, !rendered.maps.isEmpty {
-            report.mapChanges = await mapChanges(rendered.maps)
-        }
-        if settings.dryRun { return report }
-
-        // Map files first: the candidate config refers to them, and a reload or restart loads them.
-        if let problem = writeMapFiles(rendered.maps) {
-            report.error = problem
-            return report
-        }
+        var plan = report.plan
+        let rendered = report.rendered!
+        let candidateValidated = !report.reloadReasons.isEmpty || socketProblem != nil
 
         if let socketProblem, !settings.reloadWhenSocketDown {
-            // HAProxy is down or restarting: keep the desired state, write it (validated) so a
-            // restart loads it, and let the caller retry; never reload blind.
-            let outcome = await writeValidated(rendered)
-            report.configWritten = outcome.written
-            report.error = outcome.error ?? "HAProxy's runtime socket is not usable (\(socketProblem))"
+            // HAProxy is down or restarting: keep the desired state, install the validated config
+            // so a restart loads it, and let the caller retry; never reload blind.
+            report.configWritten = install()
+            report.error = "HAProxy's runtime socket is not usable (\(socketProblem))"
             logger.warning("HAProxy not reachable; config written, will apply when it answers", [("reason", socketProblem)])
             return report
         }
@@ -246,7 +264,7 @@ public actor Reconciler {
                 }
             }
         } else {
-            let outcome = await reload(rendered, reasons: report.reloadReasons, planned: plan)
+            let outcome = await reload(rendered, reasons: report.reloadReasons, validated: candidateValidated)
             report.configWritten = outcome.written
             report.reloaded = outcome.reloaded
             report.error = outcome.error
@@ -515,41 +533,117 @@ public actor Reconciler {
         var error: String?
     }
 
-    /// Candidate → `haproxy -c` → atomic rename. An invalid candidate is never installed.
-    private func writeValidated(_ rendered: RenderedConfig) async -> ReloadOutcome {
-        var outcome = ReloadOutcome()
+    enum CandidateCheck {
+        case valid
+        case rejected(ConfigRejected)
+        case failed(String)
+    }
+
+    /// Writes the candidate next to the live config and checks it with `haproxy -c`. Nothing is
+    /// installed here; a refused candidate is kept as `<config>.rejected`.
+    private func validateCandidate(_ rendered: RenderedConfig) async -> CandidateCheck {
         let candidate: String
         do {
             candidate = try store.writeCandidate(rendered.text)
         } catch {
-            outcome.error = "\(error)"
             logger.error("config not written; HAProxy untouched", [("reason", "\(error)")])
-            return outcome
+            return .failed("\(error)")
         }
         do {
             try await control.validate(configPath: candidate)
-        } catch {
-            metrics.invalidConfig()
+            return .valid
+        } catch let e as ConfigRejected {
             store.rejectCandidate()
-            outcome.error = "candidate config rejected: \(error)"
-            logger.error("candidate config rejected by haproxy -c; HAProxy keeps the last good config",
-                         [("reason", "\(error)"), ("kept", store.rejectedPath)])
-            return outcome
-        }
-        do {
-            try store.installCandidate()
-            outcome.written = true
+            return .rejected(e)
         } catch {
-            outcome.error = "\(error)"
-            logger.error("config not installed; HAProxy untouched", [("reason", "\(error)")])
+            store.rejectCandidate()
+            logger.error("config not validated; HAProxy untouched", [("reason", "\(error)")])
+            return .failed("\(error)")
         }
-        return outcome
     }
 
-    /// Validated write, then reload. An invalid candidate is never loaded.
-    private func reload(_ rendered: RenderedConfig, reasons: [String], planned: ReconcilePlan) async -> ReloadOutcome {
-        var outcome = await writeValidated(rendered)
-        guard outcome.written else { return outcome }
+    /// Renames the validated candidate over the live config; true when done.
+    private func install() -> Bool {
+        do {
+            try store.installCandidate()
+            return true
+        } catch {
+            logger.error("config not installed; HAProxy untouched", [("reason", "\(error)")])
+            return false
+        }
+    }
+
+    /// Plans and renders `desired` against the live state and says whether a reload is needed.
+    private func prepare(_ desired: DesiredState, live: LiveState, identity: HAProxyIdentity?, socketProblem: String?) async -> SyncReport {
+        let plan = SlotPlanner.plan(desired: desired, live: live, history: history, now: clock())
+        var report = SyncReport(desired: desired, plan: plan, rendered: nil, live: live, identity: identity)
+        let rendered: RenderedConfig
+        do {
+            rendered = try ConfigRenderer.render(desired: desired, plan: plan, templates: settings.templates, options: settings.render)
+        } catch {
+            report.error = "cannot render the config: \(error)"
+            logger.error("config not rendered; HAProxy keeps its current config", [("reason", "\(error)")])
+            return report
+        }
+        report.rendered = rendered
+        report.commands = plan.commands
+        report.reloadReasons = Self.reloadReasons(plan: plan, live: live, identity: identity, rendered: rendered, socketProblem: socketProblem)
+        if settings.reloadAlways, report.reloadReasons.isEmpty, !plan.commands.isEmpty {
+            report.reloadReasons = ["reload-always mode: \(plan.commands.count) slot change(s)"]
+        }
+        for d in rendered.diagnostics { logger.error(d.message, [("app", d.appId ?? "-"), ("kind", d.kind.rawValue)]) }
+        if socketProblem == nil, !rendered.maps.isEmpty {
+            report.mapChanges = await mapChanges(rendered.maps)
+        }
+        return report
+    }
+
+    /// Services whose config `haproxy -c` refused, by app id and config version: they stay out
+    /// until the app changes (a new `versionInfo.lastConfigChangeAt`).
+    private var rejected: [String: String] = [:]
+
+    static func rejectionKey(_ s: Service) -> String { "\(s.appId)|\(s.servicePort)|\(s.configChangedAt ?? "")" }
+
+    private func withoutRejected(_ desired: DesiredState) -> DesiredState {
+        guard !rejected.isEmpty else { return desired }
+        var out = desired
+        let current = Set(desired.services.map(Self.rejectionKey))
+        rejected = rejected.filter { current.contains($0.key) }
+        out.services.removeAll { s in
+            guard let message = rejected[Self.rejectionKey(s)] else { return false }
+            out.diagnostics.append(Diagnostic(.error, .badApp, appId: s.appId,
+                                              "service port \(s.servicePort) left out: haproxy -c refused its config (\(message)); it is tried again when the app changes"))
+            return true
+        }
+        return out
+    }
+
+    /// Installs the candidate (validating it first unless that was done) and reloads HAProxy.
+    private func reload(_ rendered: RenderedConfig, reasons: [String], validated: Bool) async -> ReloadOutcome {
+        var outcome = ReloadOutcome()
+        if !validated {
+            if let problem = writeMapFiles(rendered.maps) {
+                outcome.error = problem
+                return outcome
+            }
+            switch await validateCandidate(rendered) {
+            case .valid: break
+            case .failed(let problem):
+                outcome.error = problem
+                return outcome
+            case .rejected(let r):
+                metrics.invalidConfig()
+                outcome.error = "candidate config rejected: \(r)"
+                logger.error("candidate config rejected by haproxy -c; HAProxy keeps the last good config",
+                             [("reason", r.check.alerts.first ?? r.output), ("kept", store.rejectedPath)])
+                return outcome
+            }
+        }
+        outcome.written = install()
+        guard outcome.written else {
+            outcome.error = "the validated config could not be installed"
+            return outcome
+        }
         let reasonText = reasons.joined(separator: "; ")
         do {
             let result = try await control.reload(runtime: runtime, timeout: settings.reloadTimeout)

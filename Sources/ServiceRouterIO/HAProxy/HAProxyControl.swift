@@ -18,6 +18,16 @@ public protocol HAProxyControl: Sendable {
     func processList() async throws -> RuntimeReplyParsers.ProcessList?
 }
 
+/// `haproxy -c` refused a config; `check` says what and where.
+public struct ConfigRejected: Error, CustomStringConvertible, Sendable {
+    public var path: String
+    public var check: ConfigCheckOutput
+    public var output: String
+    public var description: String {
+        "haproxy -c rejected \(path): " + (check.alerts.isEmpty ? output.trimmingCharacters(in: .whitespacesAndNewlines) : check.alerts.prefix(6).joined(separator: " | "))
+    }
+}
+
 public struct ReloadResult: Sendable, Equatable {
     public var oldPid: Int?
     public var newPid: Int
@@ -89,10 +99,7 @@ public struct HAProxyProcessControl: HAProxyControl {
             throw HAProxyControlError(operation: "validate \(configPath)", reason: "cannot run \(binary): \(error)", hint: "install HAProxy or pass --haproxy-bin")
         }
         guard result.status == 0 else {
-            let lines = result.output.split(separator: "\n").filter { $0.contains("ALERT") || $0.contains("rror") }.prefix(8)
-            throw HAProxyControlError(operation: "validate \(configPath)",
-                                      reason: "haproxy -c rejected the config: " + (lines.isEmpty ? result.output.trimmingCharacters(in: .whitespacesAndNewlines) : lines.joined(separator: " | ")),
-                                      hint: nil)
+            throw ConfigRejected(path: configPath, check: ConfigCheckOutput.parse(result.output), output: String(result.output.prefix(4000)))
         }
     }
 
