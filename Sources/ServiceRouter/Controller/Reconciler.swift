@@ -60,7 +60,7 @@ public actor Reconciler {
     public let settings: ControllerSettings
     let runtime: any RuntimeAPI
     let control: any HAProxyControl
-    let store: ConfigStore
+    let store: any ConfigFiles
     let resolver: any HostResolving
     let logger: Logger
     let clock: @Sendable () -> Double
@@ -79,12 +79,12 @@ public actor Reconciler {
 
     public init(settings: ControllerSettings, runtime: any RuntimeAPI, control: any HAProxyControl,
                 resolver: any HostResolving, logger: Logger, metrics: ControllerMetrics = ControllerMetrics(),
-                clock: @escaping @Sendable () -> Double = { Monotonic.now() }) {
+                files: (any ConfigFiles)? = nil, clock: @escaping @Sendable () -> Double = { Monotonic.now() }) {
         self.metrics = metrics
         self.settings = settings
         self.runtime = runtime
         self.control = control
-        self.store = ConfigStore(path: settings.configPath)
+        self.store = files ?? ConfigStore(path: settings.configPath)
         self.resolver = resolver
         self.logger = logger
         self.clock = clock
@@ -483,9 +483,8 @@ public actor Reconciler {
     private func writeMapFiles(_ maps: [String: [MapEntry]]) -> String? {
         for (path, entries) in maps {
             let text = entries.map { "\($0.key) \($0.value)\n" }.joined()
-            let file = ConfigStore(path: path)
-            if file.read() == text { continue }
-            do { try file.replace(with: text) } catch {
+            if store.readFile(path) == text { continue }
+            do { try store.replaceFile(path, with: text) } catch {
                 logger.error("vhost map file not written; HAProxy untouched", [("map", path), ("reason", "\(error)")])
                 return "\(error)"
             }

@@ -10,9 +10,28 @@ public struct ConfigFileError: Error, CustomStringConvertible, Sendable {
     public var description: String { "\(operation) \(path): \(reason)" }
 }
 
+/// The config-file edge the reconciler writes through (a test double injects read-only
+/// directories and full disks).
+public protocol ConfigFiles: Sendable {
+    var path: String { get }
+    var rejectedPath: String { get }
+    func read() -> String?
+    /// Writes the candidate next to the live file; returns its path.
+    func writeCandidate(_ text: String) throws -> String
+    /// Renames the candidate over the live file, keeping the replaced one as `.last-good`.
+    func installCandidate() throws
+    func rejectCandidate()
+    func restoreLastGood() throws
+    /// Atomic replacement of the live file (same structure, new slot contents).
+    func replace(with text: String) throws
+    /// Reads or atomically replaces a file beside the config (the vhost maps).
+    func readFile(_ path: String) -> String?
+    func replaceFile(_ path: String, with text: String) throws
+}
+
 /// The config file edge: candidate files written next to the live one, renamed into place
 /// atomically, the previous config kept as `<config>.last-good`.
-public struct ConfigStore: Sendable {
+public struct ConfigStore: ConfigFiles {
     public let path: String
     /// Files are created `rw-r-----`: they can carry basic-auth hashes; HAProxy (root or the
     /// haproxy group) and servicerouter need to read them, nobody else.
@@ -60,6 +79,10 @@ public struct ConfigStore: Sendable {
         let text = String(decoding: FileManager.default.contents(atPath: lastGoodPath) ?? Data(), as: UTF8.self)
         try replace(with: text)
     }
+
+    public func readFile(_ path: String) -> String? { ConfigStore(path: path).read() }
+
+    public func replaceFile(_ path: String, with text: String) throws { try ConfigStore(path: path).replace(with: text) }
 
     /// Keeps a rejected candidate for inspection (`<config>.rejected`) and removes the candidate.
     public func rejectCandidate() {
