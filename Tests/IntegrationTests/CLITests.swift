@@ -1,0 +1,53 @@
+import Foundation
+import Testing
+import ServiceRouterCore
+import ServiceRouterIO
+@testable import ServiceRouter
+
+/// The executable as an operator uses it.
+@Suite(.enabled(if: Binary.isBuilt, "servicerouter is not built (scripts/test runs swift build --build-tests)"))
+struct CLITests {
+    static let commands = ["once", "run", "plan", "render", "status", "socket", "templates", "docs", "demo"]
+
+    @Test(arguments: commands)
+    func everyCommandHasHelp(_ command: String) async throws {
+        let r = try await Binary.run([command, "--help"])
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("Usage: servicerouter \(command)"))
+    }
+
+    @Test func simHasHelp() async throws {
+        let r = try await Binary.run(["sim", "--help"])
+        #expect(r.status == 0)
+        #expect(r.stderr.contains("usage: servicerouter sim"))
+    }
+
+    @Test(arguments: [
+        (["once", "--bogus"], "unknown option '--bogus'"),
+        (["once", "--group", "x", "--min-slots", "zero"], "--min-slots: expected an integer"),
+        (["run", "--group", "x", "--marathon", "ftp://m"], "is not an http(s) URL"),
+        (["render", "--apps-json", "/dev/null"], "--group is required"),
+        (["plan", "--group", "x", "--vhost-routing", "both"], "--vhost-routing: expected map or acl"),
+        (["once", "--group", "x", "--haproxy-socket", "/tmp/a b.sock"], "socket path"),
+        (["run", "--group", "x", "--listen", "nowhere:port"], "--listen"),
+        (["nope"], "unknown command 'nope'"),
+        (["socket", "servers", "bad name;"], "HAProxy names"),
+    ] as [([String], String)])
+    func badUsageIsOneLineAndExitStatus2(_ args: [String], _ message: String) async throws {
+        let r = try await Binary.run(args)
+        #expect(r.status == 2, "\(args): \(r.stderr)")
+        let lines = r.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "\(args): \(r.stderr)")
+        #expect(r.stderr.contains(message), "\(args): \(r.stderr)")
+        #expect(r.stdout.isEmpty)
+    }
+
+    @Test func renderPrintsAValidConfigForACapturedPayload() async throws {
+        let fixture = try #require(Bundle.module.url(forResource: "marathon15_apps", withExtension: "json", subdirectory: "Fixtures/marathon"))
+        let r = try await Binary.run(["render", "--apps-json", fixture.path, "--group", "external", "--haproxy-stats", "off",
+                                      "--haproxy-socket", "/tmp/servicerouter-render-test.sock"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("backend pywebserver_10101\n"))
+        #expect(r.stdout.contains("server s1 10.0.2.148:1565 id 1"))
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import MarathonSimulator
+import Testing
+import ServiceRouterCore
+import ServiceRouterIO
+@testable import ServiceRouter
+
+/// `servicerouter run` as a process, driven the way an operator (or the external checks) drive it:
+/// HAProxy already running in master-worker mode with a minimal config.
+@Suite(.enabled(if: Binary.isBuilt && HAProxyProcess.isInstalled(), "needs the built binary and haproxy"))
+struct RunBinaryTests {
+    @Test func takesOverAMinimalHAProxyAndStopsCleanlyOnSIGTERM() async throws {
+        let haproxy = try HAProxyProcess()
+        try await haproxy.start()
+        let sim = try await MarathonSimulator.start(.init(heartbeatInterval: 1, killGracePeriod: 0.3))
+        let app = webApp("/bin/web", instances: 3)
+        _ = try await sim.createApp(app)
+        try await sim.waitForDeployments(timeout: 10)
+        let servicePort = try #require(await sim.app("/bin/web")?.servicePorts.first)
+        let httpPort = try freePort()
+        let log = haproxy.directory + "/run.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try #require(Binary.path))
+        p.arguments = ["run", "--marathon", sim.url, "--group", "external", "--haproxy-config", haproxy.configPath,
+                       "--haproxy-socket", haproxy.socketPath, "--master-socket", haproxy.masterSocketPath,
+                       "--http-port", String(httpPort), "--appid-port", "0", "--haproxy-stats", "off", "--log-level", "debug"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle(forWritingAtPath: log)
+        try p.run()
+        func stopAll() async {
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+            sim.stop()
+            await haproxy.shutdown()
+        }
+        do {
+            // It takes over: one reload from the minimal config, then routing to every task.
+            let deadline = Monotonic.now() + 20
+            var routed = Set<String>()
+            var want = Set<String>()
+            while Monotonic.now() < deadline {
+                want = Set(await sim.tasks("/bin/web").filter { $0.state == .running }.map(\.id))
+                routed = await responses(port: servicePort, count: 12)
+                if !want.isEmpty && routed == want { break }
+                try await Task.sleep(nanoseconds: 50_000_000)
+            }
+            #expect(routed == want)
+            #expect(try await haproxy.reloadCount() == 1)
+
+            // Churn, then SIGTERM in the middle of it.
+            var known = Set(await sim.tasks("/bin/web").flatMap { t in t.ports.map { "127.0.0.1:\($0)" } })
+            for _ in 0..<3 { _ = try await sim.replaceTask("/bin/web") }
+            try await Task.sleep(nanoseconds: 100_000_000)
+            known.formUnion(await sim.tasks("/bin/web").flatMap { t in t.ports.map { "127.0.0.1:\($0)" } })
+            kill(p.processIdentifier, SIGTERM)
+            let exitBy = Monotonic.now() + 15
+            while p.isRunning && Monotonic.now() < exitBy { try await Task.sleep(nanoseconds: 20_000_000) }
+            #expect(!p.isRunning, "run did not exit after SIGTERM")
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0)
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            #expect(text.contains("SIGTERM: finishing the batch in flight"))
+            #expect(text.contains("controller stopped"))
+            // No half-applied batch: every slot HAProxy has in service points at a task Marathon
+            // reported (a batch is sent whole: address and state together, or not at all).
+            let live = try await haproxy.runtime.liveState()
+            known.formUnion(await sim.tasks("/bin/web").flatMap { t in t.ports.map { "127.0.0.1:\($0)" } })
+            for s in live.backends.values.flatMap({ $0 }) where s.admin != .maint {
+                #expect(known.contains("\(s.address):\(s.port)"), "slot \(s.name) serves \(s.address):\(s.port), unknown to Marathon")
+            }
+            #expect(try await haproxy.reloadCount() == 1, "task churn must not reload")
+            #expect(!text.contains("password"))
+        } catch {
+            await stopAll()
+            throw error
+        }
+        await stopAll()
+    }
+}
