@@ -97,10 +97,18 @@ done
 
 mkdir -p "$(dirname "$config")" "$(dirname "$socket")" "$(dirname "$master")" || die "cannot create the directories for $config, $socket, $master" 1
 
-# The minimal config, written atomically. A config left by an earlier run is replaced on purpose:
-# its socket path may differ from this run's, and servicerouter rewrites it on its first pass.
-template=$(<"$minimal")
-if ! { printf '%s\n' "${template//@ADMIN_SOCKET@/$socket}" >"$config.entrypoint" && mv -f "$config.entrypoint" "$config"; }; then
+# The minimal config (placeholder filled in outside comments), written atomically. A config left
+# by an earlier run is replaced on purpose: its socket path may differ from this run's, and
+# servicerouter rewrites it on its first pass anyway.
+filled=""
+while IFS= read -r line || [ -n "$line" ]; do
+  case $line in
+    "#"*) ;;
+    *) line=${line//@ADMIN_SOCKET@/$socket} ;;
+  esac
+  filled+=$line$'\n'
+done <"$minimal"
+if ! { printf '%s' "$filled" >"$config.entrypoint" && mv -f "$config.entrypoint" "$config"; }; then
   die "cannot write $config" 1
 fi
 
