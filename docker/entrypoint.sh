@@ -174,8 +174,11 @@ if [ "$finished" = "$sr_pid" ]; then
 else
   first=HAProxy other=servicerouter other_pid=$sr_pid sr_status=""
 fi
-[ "$stopping" = 1 ] || log "$first exited with status $status; stopping $other"
-kill -TERM "$other_pid" 2>/dev/null
+# After a signal the other one has had its SIGTERM already.
+if [ "$stopping" = 0 ]; then
+  log "$first exited with status $status; stopping $other"
+  kill -TERM "$other_pid" 2>/dev/null
+fi
 for ((n = 0; n < stop_grace * 10; n++)); do
   alive "$other_pid" || break
   sleep 0.1
