@@ -40,6 +40,8 @@ enum RunCommand {
         run.maxBackoff = try a.double("--max-backoff", default: 30, range: 0.1...3600)
         run.haproxyCheckInterval = try a.double("--haproxy-check-interval", default: 2, range: 0.1...3600)
         let streamTimeout = try a.double("--stream-timeout", default: 30, range: 0.1...3600)
+        // Every flag is checked before anything starts (the event stream connects as soon as it exists).
+        let listen = try a.string("--listen").map(parseListen)
 
         var settings = opts.settings()
         settings.reloadWhenSocketDown = false
@@ -60,12 +62,11 @@ enum RunCommand {
         }
         let controller = Controller(reconciler: reconciler, source: source, logger: logger, settings: run)
         var endpoint: HTTPServer?
-        if let listen = a.string("--listen") {
-            let (host, port) = try parseListen(listen)
+        if let (host, port) = listen {
             do {
                 endpoint = try StatusEndpoint.start(host: host, port: port, metrics: reconciler.metrics, logger: logger)
             } catch {
-                throw RuntimeError("--listen \(listen): \(error)")
+                throw RuntimeError("--listen \(host):\(port): \(error)")
             }
             logger.info("status endpoint listening", [("url", "http://\(host):\(port)"), ("paths", "/metrics /healthz /status")])
         }

@@ -58,7 +58,7 @@ public final class HAProxyProcess: @unchecked Sendable {
     public var isRunning: Bool { process?.isRunning ?? false }
 
     /// Starts HAProxy on whatever config file is there and waits until the runtime socket answers.
-    public func start(timeout: Double = 10) async throws {
+    public func start(timeout: Double = 30) async throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = [binary, "-W", "-S", masterSocketPath, "-f", configPath]
