@@ -91,8 +91,7 @@ import ServiceRouterIO
 
     @Test(.enabled(if: HAProxyProcess.isInstalled(), "haproxy is not on PATH"))
     func endpointServesLiveFigures() async throws {
-        let s = try await Stack.start([webApp("/obs/web", instances: 2)])
-        do {
+        try await Stack.with([webApp("/obs/web", instances: 2)]) { s in
             try await s.waitConverged("/obs/web")
             // Routing works as soon as the new worker serves; the pass that reloaded it finishes
             // (and records its figures) a moment later.
@@ -118,10 +117,6 @@ import ServiceRouterIO
             _ = try await s.waitUntil("healthz turns 503 without HAProxy") {
                 try await httpRequest(port: port, path: "/healthz").status == 503
             }
-        } catch {
-            await s.stop()
-            throw error
         }
-        await s.stop()
     }
 }

@@ -9,8 +9,7 @@ import ServiceRouterIO
 @Suite(.enabled(if: HAProxyProcess.isInstalled(), "haproxy is not on PATH (.ci/run installs it)"))
 struct RunEndToEndTests {
     @Test func replacedTaskIsRoutedWithoutReload() async throws {
-        let s = try await Stack.start([webApp("/e2e/web", instances: 2)])
-        do {
+        try await Stack.with([webApp("/e2e/web", instances: 2)]) { s in
             try await s.waitConverged("/e2e/web")
             let port = try await s.servicePort("/e2e/web")
             let reloads = try await s.haproxy.reloadCount()
@@ -33,16 +32,11 @@ struct RunEndToEndTests {
             #expect(try await s.haproxy.reloadCount() == reloads, "task churn must not reload HAProxy: \(s.reloadLog)")
             #expect(try await s.haproxy.runtime.identity().pid == pid)
             #expect(s.controller.latencies.batches > 0, "the changes went through the event fast path")
-        } catch {
-            await s.stop()
-            throw error
         }
-        await s.stop()
     }
 
     @Test func killedTaskStopsGettingNewRequests() async throws {
-        let s = try await Stack.start([webApp("/e2e/kill", instances: 3)])
-        do {
+        try await Stack.with([webApp("/e2e/kill", instances: 3)]) { s in
             try await s.waitConverged("/e2e/kill")
             let port = try await s.servicePort("/e2e/kill")
             let victim = try #require(await s.taskIds("/e2e/kill").sorted().first)
@@ -53,16 +47,11 @@ struct RunEndToEndTests {
             // And it stays so: 30 more requests, none to the victim.
             #expect(await !s.routed(port: port, count: 30).contains(victim))
             #expect(await s.routed(port: port, count: 30).count == 2)
-        } catch {
-            await s.stop()
-            throw error
         }
-        await s.stop()
     }
 
     @Test func recoversFromDroppedAndCutStreams() async throws {
-        let s = try await Stack.start([webApp("/e2e/drop", instances: 2)])
-        do {
+        try await Stack.with([webApp("/e2e/drop", instances: 2)]) { s in
             try await s.waitConverged("/e2e/drop")
             s.sim.dropEventStreams()
             _ = try await s.sim.replaceTask("/e2e/drop")
@@ -71,19 +60,14 @@ struct RunEndToEndTests {
             _ = try await s.sim.replaceTask("/e2e/drop")
             try await s.waitConverged("/e2e/drop")
             #expect(s.logs.contains(.warning, "event stream disconnected"))
-        } catch {
-            await s.stop()
-            throw error
         }
-        await s.stop()
     }
 
     @Test func silentStreamIsReconnectedAndResynced() async throws {
         var o = Stack.Options()
         o.streamTimeout = 1
         o.heartbeat = 0.3
-        let s = try await Stack.start([webApp("/e2e/silent", instances: 2)], o)
-        do {
+        try await Stack.with([webApp("/e2e/silent", instances: 2)], o) { s in
             try await s.waitConverged("/e2e/silent")
             // Silence hides events too: the change is only learnt through the resync that follows
             // the reconnect.
@@ -93,11 +77,7 @@ struct RunEndToEndTests {
             _ = try await s.waitUntil("the silent stream declared dead") { s.logs.contains(.warning, "event stream disconnected") }
             try await s.waitConverged("/e2e/silent", timeout: 15)
             s.sim.silenceEventStreams(false)
-        } catch {
-            await s.stop()
-            throw error
         }
-        await s.stop()
     }
 
     @Test func followsTheLeaderFromAStandby() async throws {
@@ -106,23 +86,16 @@ struct RunEndToEndTests {
         var o = Stack.Options()
         o.simulator = leader
         o.marathonURLs = [standby.url]
-        let s = try await Stack.start([webApp("/e2e/leader", instances: 2)], o)
-        do {
+        defer { standby.stop() }
+        try await Stack.with([webApp("/e2e/leader", instances: 2)], o) { s in
             try await s.waitConverged("/e2e/leader")
             _ = try await s.sim.replaceTask("/e2e/leader")
             try await s.waitConverged("/e2e/leader")
-        } catch {
-            await s.stop()
-            standby.stop()
-            throw error
         }
-        await s.stop()
-        standby.stop()
     }
 
     @Test func survivesMarathon5xx() async throws {
-        let s = try await Stack.start([webApp("/e2e/five", instances: 2)])
-        do {
+        try await Stack.with([webApp("/e2e/five", instances: 2)]) { s in
             try await s.waitConverged("/e2e/five")
             s.sim.failNextRequests(4, status: 503)
             s.controller.queue.push(.resync("test"))
@@ -133,16 +106,11 @@ struct RunEndToEndTests {
             _ = try await s.sim.replaceTask("/e2e/five")
             try await s.waitConverged("/e2e/five")
             #expect(s.logs.contains(.error, "cannot fetch apps from Marathon"))
-        } catch {
-            await s.stop()
-            throw error
         }
-        await s.stop()
     }
 
     @Test func haproxyRestartedBehindOurBackIsReapplied() async throws {
-        let s = try await Stack.start([webApp("/e2e/restart", instances: 2)])
-        do {
+        try await Stack.with([webApp("/e2e/restart", instances: 2)]) { s in
             try await s.waitConverged("/e2e/restart")
             // Killed and restarted on the last written config: routing is there at once.
             try await s.haproxy.restart()
@@ -157,18 +125,13 @@ struct RunEndToEndTests {
             try await s.waitConverged("/e2e/restart")
             // HAProxy now runs servicerouter's config again (it reloaded from the minimal one).
             #expect(try await s.haproxy.runtime.identity().structureHash != nil)
-        } catch {
-            await s.stop()
-            throw error
         }
-        await s.stop()
     }
 
     @Test func healthCheckedTasksGetTrafficOnlyWhenHealthy() async throws {
         var o = Stack.Options()
         o.healthCheck = true
-        let s = try await Stack.start([webApp("/e2e/health", instances: 2, healthChecks: true)], o)
-        do {
+        try await Stack.with([webApp("/e2e/health", instances: 2, healthChecks: true)], o) { s in
             try await s.waitConverged("/e2e/health")
             let port = try await s.servicePort("/e2e/health")
             let sick = try #require(await s.taskIds("/e2e/health").sorted().first)
@@ -184,10 +147,6 @@ struct RunEndToEndTests {
             s.sim.hideHealthResults(false)
             try await s.sim.setHealth(sick, alive: true)
             _ = try await s.waitUntil("the recovered task back in rotation") { await s.routed(port: port, count: 16).contains(sick) }
-        } catch {
-            await s.stop()
-            throw error
         }
-        await s.stop()
     }
 }

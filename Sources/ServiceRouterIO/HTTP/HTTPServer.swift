@@ -117,17 +117,9 @@ public final class StreamWriter: Sendable {
     @discardableResult
     public func write(_ bytes: [UInt8]) -> Bool {
         guard open.withLock({ $0 }) else { return false }
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { raw in
-                send(fd, raw.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
-            }
-            if n < 0 {
-                if errno == EINTR { continue }
-                close()
-                return false
-            }
-            offset += n
+        if Connection.sendAll(fd, bytes) != nil {
+            close()
+            return false
         }
         return true
     }

@@ -133,6 +133,11 @@ public final class Connection: @unchecked Sendable {
 
     /// Writes all bytes (blocking).
     public func write(_ bytes: [UInt8]) throws {
+        if let code = Self.sendAll(fd, bytes) { throw SystemError("write", target: peer, code: code) }
+    }
+
+    /// Sends every byte on `fd` (retrying on EINTR, never raising SIGPIPE); the errno on failure.
+    static func sendAll(_ fd: Int32, _ bytes: [UInt8]) -> Int32? {
         var offset = 0
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes { raw in
@@ -140,10 +145,11 @@ public final class Connection: @unchecked Sendable {
             }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw SystemError("write", target: peer)
+                return errno
             }
             offset += n
         }
+        return nil
     }
 
     public func write(_ string: String) throws { try write(Array(string.utf8)) }

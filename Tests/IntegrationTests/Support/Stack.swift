@@ -64,6 +64,16 @@ final class Stack: @unchecked Sendable {
         runTask = Task { await c.run(inputs: RunCommand.controllerInputs(client.events(), logger: logger)) }
     }
 
+    /// Starts a stack, runs `body` with it, and always stops it.
+    static func with(_ apps: [AppSpec], _ o: Options = Options(), _ body: (Stack) async throws -> Void) async throws {
+        let s = try await start(apps, o)
+        do { try await body(s) } catch {
+            await s.stop()
+            throw error
+        }
+        await s.stop()
+    }
+
     func stop() async {
         controller.stop()
         await runTask?.value
