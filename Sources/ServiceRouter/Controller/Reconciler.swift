@@ -334,7 +334,9 @@ public actor Reconciler {
     public func haproxyChanged() async -> String? {
         let answer = try? await runtime.identity()
         metrics.haproxy(reachable: answer != nil)
-        guard let now = answer else { return nil }
+        // Without a snapshot from Marathon there is nothing to re-apply (the pass that follows the
+        // first successful fetch reads HAProxy back anyway).
+        guard let now = answer, hasSnapshot else { return nil }
         guard now != identity else { return nil }
         guard let before = identity else { return "HAProxy answers on its runtime socket (pid \(now.pid))" }
         return "HAProxy changed behind our back (pid \(before.pid) → \(now.pid), structure \(now.structureHash ?? "not ours"))"
