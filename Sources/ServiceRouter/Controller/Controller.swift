@@ -162,15 +162,30 @@ public final class Controller: Sendable {
             }
             return true
         }
-        let result = await reconciler.flush(appIds: affected)
-        if case .done = result { record(batch) }
-        if case .needsFullSync(var why) = result {
+        switch await reconciler.flush(appIds: affected) {
+        case .done:
+            record(batch)
+            return true
+        case .needsFullSync(var why):
             if let r = batch.reapply { why += "; \(r)" }
             logger.info("fast path not enough; full pass on the current model", [("why", why)])
             let report = await reconciler.fullSync(reason: why)
             return report.error == nil
+        case .needsSnapshot(var why):
+            // Grown on the current model, the backend would fit only the tasks seen so far, and
+            // grow again (a second reload) when the snapshot after the scale-up arrives. Sized
+            // from Marathon's instance count, it grows once.
+            if let r = batch.reapply { why += "; \(r)" }
+            logger.info("fast path not enough; full pass on a fresh snapshot", [("why", why)])
+            do {
+                let fetched = try await source.fetchApps()
+                await reconciler.replaceApps(fetched.apps, skipped: fetched.skipped)
+            } catch {
+                logger.warning("cannot fetch apps from Marathon; full pass on the current model", [("reason", "\(error)")])
+            }
+            let report = await reconciler.fullSync(reason: why)
+            return report.error == nil
         }
-        return true
     }
 
     private func record(_ batch: InputQueue.Batch) {

@@ -393,7 +393,7 @@ public actor Reconciler {
         let partial = DesiredState(services: services, diagnostics: [])
         let plan = SlotPlanner.plan(desired: partial, live: live, history: history, now: clock())
         if let grown = plan.backends.first(where: \.structureChanged) {
-            return .needsFullSync("backend \(grown.backend) needs \(grown.slotCount) slots")
+            return .needsSnapshot("backend \(grown.backend) needs \(grown.slotCount) slots")
         }
         for s in services {
             if let i = desired.services.firstIndex(where: { $0.backend == s.backend }) { desired.services[i] = s }
@@ -414,6 +414,9 @@ public actor Reconciler {
     public enum FastPathResult: Sendable, Equatable {
         case done(commands: Int)
         case needsFullSync(String)
+        /// A backend outgrew its slots: usually a scale-up, whose new instance count task events do
+        /// not carry. The full pass should size it from a fresh snapshot.
+        case needsSnapshot(String)
     }
 
     /// Writes the config file when slot contents changed since it was last written, so an HAProxy
