@@ -102,8 +102,18 @@ public actor Reconciler {
         for s in skipped {
             logger.warning("app skipped: Marathon sent an app that cannot be decoded", [("app", s.appId ?? "#\(s.index)"), ("reason", s.reason)])
         }
-        metrics.skippedApps(skipped.count)
-        apps = Dictionary(list.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        var byId: [String: MarathonApp] = [:]
+        var duplicates = 0
+        for app in list {
+            guard byId[app.id] == nil else {
+                duplicates += 1
+                logger.warning("app skipped: duplicate app id in Marathon's answer; only the first is used", [("app", app.id)])
+                continue
+            }
+            byId[app.id] = app
+        }
+        metrics.skippedApps(skipped.count + duplicates)
+        apps = byId
         let known = Set(list.flatMap { $0.tasks.map(\.id) })
         health = health.filter { known.contains($0.key) }
     }
