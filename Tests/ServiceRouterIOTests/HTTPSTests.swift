@@ -219,7 +219,10 @@ struct HTTPSTests {
             let cancelledAt = Monotonic.now()
             consumer.cancel()
             _ = await consumer.result
-            #expect(Monotonic.now() - cancelledAt < 1, "the consumer ended \(Monotonic.now() - cancelledAt) s after cancel")
+            // Ended by the cancel, not by the 30 s idle timeout. The bound is loose because the
+            // consumer's task must be scheduled on a cooperative pool the rest of the suite keeps
+            // busy (the connection-close check below runs on threads and stays tight).
+            #expect(Monotonic.now() - cancelledAt < 5, "the consumer ended \(Monotonic.now() - cancelledAt) s after cancel")
             for _ in 0..<300 where backend.clientClosedAt.isEmpty { try await Task.sleep(nanoseconds: 10_000_000) }
             let closedAt = try #require(backend.clientClosedAt.first)
             #expect(closedAt - cancelledAt < 2, "connection closed \(closedAt - cancelledAt) s after cancel")
