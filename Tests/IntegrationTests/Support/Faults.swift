@@ -246,6 +246,15 @@ final class ControllerRig: @unchecked Sendable {
     }
 }
 
+/// Marathon's answer held in memory (no event stream): tests set what a resync returns.
+final class MemoryAppsSource: AppsSource, @unchecked Sendable {
+    private let lock = NSLock()
+    private var apps: [MarathonApp]
+    init(_ apps: [MarathonApp]) { self.apps = apps }
+    func set(_ apps: [MarathonApp]) { lock.withLock { self.apps = apps } }
+    func fetchApps() async throws -> (apps: [MarathonApp], skipped: [SkippedApp]) { (lock.withLock { apps }, []) }
+}
+
 /// The slot each address occupies, for the servers HAProxy has in the given admin states.
 func slotsByAddress(_ live: LiveState, admin: Set<LiveServer.Admin> = [.ready]) -> [String: String] {
     var out: [String: String] = [:]
