@@ -8,7 +8,9 @@ import ServiceRouterIO
 /// clear log line, everything else keeps working, and hostile text never reaches the config, the
 /// runtime socket or a process. Decoding and label parsing are unit-tested in ServiceRouterCoreTests
 /// (MarathonDecodingTests, LabelTests, DesiredStateTests, RenderTests.hostileInputNeverReachesTheConfig).
-@Suite(.enabled(if: HAProxyProcess.isAvailable, "haproxy is not on PATH (.ci/run installs it)"))
+/// One test at a time: each starts HAProxy, often a simulator, load or child processes; run all at
+/// once beside the rest of the suite on 2 cores, they stretch every other test's timing.
+@Suite(.serialized, .enabled(if: HAProxyProcess.isAvailable, "haproxy is not on PATH (.ci/run installs it)"))
 struct BadInputTests {
     // MARK: - Payloads
 

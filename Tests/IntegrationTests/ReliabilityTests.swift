@@ -13,7 +13,9 @@ import Synchronization
 /// Real HAProxy 2.6, the Marathon simulator, real task listeners; faults are injected through the
 /// simulator or through wrappers around the controller's edges (`Support/Faults.swift`).
 /// docs/reliability.md lists each case with its guarantee.
-@Suite(.enabled(if: HAProxyProcess.isAvailable, "haproxy is not on PATH (.ci/run installs it)"))
+/// One test at a time: each starts HAProxy, often a simulator, load or child processes; run all at
+/// once beside the rest of the suite on 2 cores, they stretch every other test's timing.
+@Suite(.serialized, .enabled(if: HAProxyProcess.isAvailable, "haproxy is not on PATH (.ci/run installs it)"))
 struct ReliabilityTests {
     // MARK: - Marathon faults
 

@@ -11,7 +11,9 @@ import Glibc
 /// Security: restrictive permissions on what servicerouter creates, no credentials in logs, config
 /// or the status endpoint, and the status endpoint on loopback by default. Per-app template labels
 /// being off unless enabled is LabelRoutingTests.labelTemplatesAreIgnoredUnlessEnabled.
-@Suite(.enabled(if: HAProxyProcess.isAvailable, "haproxy is not on PATH (.ci/run installs it)"))
+/// One test at a time: each starts HAProxy, often a simulator, load or child processes; run all at
+/// once beside the rest of the suite on 2 cores, they stretch every other test's timing.
+@Suite(.serialized, .enabled(if: HAProxyProcess.isAvailable, "haproxy is not on PATH (.ci/run installs it)"))
 struct SecurityTests {
     static let password = "S3cretPass"
     static let basic = Data("user:\(password)".utf8).base64EncodedString()
