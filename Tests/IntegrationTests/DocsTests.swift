@@ -27,6 +27,32 @@ import ServiceRouterCore
         #expect(labels.contains("`HAPROXY_GROUP`"))
     }
 
+    /// docs/reliability.md names its tests as `Suite.test` (or a whole `Suite`): each must exist.
+    @Test func reliabilityTableNamesExistingTests() throws {
+        let doc = try doc("reliability.md")
+        var sources = ""
+        let tests = Self.root.appendingPathComponent("Tests")
+        for case let url as URL in FileManager.default.enumerator(at: tests, includingPropertiesForKeys: nil) ?? .init()
+            where url.pathExtension == "swift" {
+            sources += try String(contentsOf: url, encoding: .utf8)
+        }
+        let names = try Regex(#"`([A-Z][A-Za-z]+)(\.([a-z][A-Za-z0-9]+))?`"#)
+        var checked = 0
+        for row in doc.split(separator: "\n") where row.hasPrefix("| ") {
+            for match in row.matches(of: names) {
+                guard let suite = match.output[1].substring.map(String.init), suite.hasSuffix("Tests") || suite == "MarathonClient" else { continue }
+                let suiteExists = sources.contains("struct \(suite) ") || sources.contains("@Suite(\"\(suite)\"")
+                #expect(suiteExists, "docs/reliability.md: no suite \(suite)")
+                if let test = match.output[3].substring {
+                    let testExists = sources.contains("func \(test)(")
+                    #expect(testExists, "docs/reliability.md: no test \(suite).\(test)")
+                }
+                checked += 1
+            }
+        }
+        #expect(checked > 40)
+    }
+
     @Test func everyFlagIsInTheMigrationGuideOrCLIReference() throws {
         let guide = try doc("migrating-from-marathon-lb.md")
         // marathon-lb's flags: each is mapped (same name, replaced, or not needed).

@@ -7,7 +7,7 @@ import ServiceRouterIO
 /// Every marathon-lb label, checked the way a marathon-lb user would: real requests through a real
 /// HAProxy (Host header, path, redirect status, cookie, auth challenge, HSTS header, allowed
 /// network), not only config text.
-@Suite(.enabled(if: HAProxyProcess.isInstalled(), "haproxy is not on PATH (.ci/run installs it)"))
+@Suite(.enabled(if: HAProxyProcess.isAvailable, "haproxy is not on PATH (.ci/run installs it)"))
 struct LabelRoutingTests {
     /// HAProxy + a reconciler with the given options; apps in, routing out.
     final class Router: @unchecked Sendable {

@@ -89,7 +89,7 @@ import ServiceRouterIO
         #expect(m.health(grace: 0).reason.contains("HAProxy"))
     }
 
-    @Test(.enabled(if: HAProxyProcess.isInstalled(), "haproxy is not on PATH"))
+    @Test(.enabled(if: HAProxyProcess.isAvailable, "haproxy is not on PATH"))
     func endpointServesLiveFigures() async throws {
         try await Stack.with([webApp("/obs/web", instances: 2)]) { s in
             try await s.waitConverged("/obs/web")

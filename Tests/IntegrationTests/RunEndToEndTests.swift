@@ -6,7 +6,7 @@ import ServiceRouterIO
 @testable import ServiceRouter
 
 /// `run` end to end: real HAProxy, the Marathon simulator, real task listeners.
-@Suite(.enabled(if: HAProxyProcess.isInstalled(), "haproxy is not on PATH (.ci/run installs it)"))
+@Suite(.enabled(if: HAProxyProcess.isAvailable, "haproxy is not on PATH (.ci/run installs it)"))
 struct RunEndToEndTests {
     @Test func replacedTaskIsRoutedWithoutReload() async throws {
         try await Stack.with([webApp("/e2e/web", instances: 2)]) { s in

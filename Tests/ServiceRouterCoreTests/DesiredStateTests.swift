@@ -307,6 +307,25 @@ import Testing
         #expect(skipped.filter { $0.contains("w.6") && $0.contains("no valid port") }.count == 2)
     }
 
+    @Test(arguments: ["agent1", "agent2.example", "ip-10-0-1-7.ec2.internal", "mesos_agent.local", "agent.example.", "a",
+                      String(repeating: "a", count: 63) + ".example"])
+    func plausibleHostNamesAreLookedUp(_ host: String) {
+        #expect(DesiredStateBuilder.isHostName(host))
+        #expect(DesiredStateBuilder.hostsToResolve([makeApp("/web", tasks: [makeTask("w.1", app: "/web", host: host)])]) == [host])
+    }
+
+    @Test(arguments: ["", ".", "agent one", "10.0.0.1; shutdown sessions", "agent\nset server x/s1 state maint", "$(touch x)", "`id`",
+                      "a|b", "-oProxyCommand=x", "agent..example", ".agent", "agent#1", "ägent", "agent/1", "a:b",
+                      String(repeating: "a", count: 64) + ".example", String(repeating: "a.", count: 127) + "a"])
+    func anythingElseIsSkippedWithoutALookup(_ host: String) {
+        #expect(!DesiredStateBuilder.isHostName(host))
+        let app = makeApp("/web", tasks: [makeTask("w.1", app: "/web", host: host)])
+        #expect(DesiredStateBuilder.hostsToResolve([app]).isEmpty)
+        let d = build([app])
+        #expect(d.services[0].servers.isEmpty)
+        #expect(d.diagnostics.contains { $0.appId == "/web" && $0.message.contains("w.1") && !$0.message.contains("\n") })
+    }
+
     @Test func twoTasksOnOneAddressKeepTheFirst() throws {
         let app = makeApp("/web", tasks: [makeTask("b", app: "/web", ports: [31000]), makeTask("a", app: "/web", ports: [31000])])
         let d = build([app])

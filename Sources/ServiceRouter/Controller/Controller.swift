@@ -26,6 +26,7 @@ public final class Controller: Sendable {
     let settings: RunSettings
     private let stopping = StopFlag()
     private let stats = ControllerStats()
+    private let retry = RetryTimer()
 
     public init(reconciler: Reconciler, source: any AppsSource, logger: Logger, settings: RunSettings = RunSettings(),
                 queue: InputQueue = InputQueue()) {
@@ -87,6 +88,7 @@ public final class Controller: Sendable {
                 }
             }
             await applyLoop()
+            retry.cancel()
             group.cancelAll()
         }
         await reconciler.writeConfigIfDirty()
@@ -103,14 +105,14 @@ public final class Controller: Sendable {
             if ok {
                 retryDelay = 0.5
             } else {
-                // Marathon or HAProxy unreachable: keep the desired state, try again later.
+                // Marathon or HAProxy unreachable: keep the desired state, try again later. One
+                // retry at a time: a failure while an earlier-or-equal retry is pending (events,
+                // the watchdog) waits for it, so retries back off instead of multiplying.
                 let delay = retryDelay * Double.random(in: 0.8...1.2)
-                retryDelay = min(retryDelay * 2, settings.maxBackoff)
-                logger.info("will retry", [("in_s", String(format: "%.1f", delay))])
                 let queue = self.queue
-                Task {
-                    try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))
-                    queue.push(.resync("retry after a failure"))
+                if retry.schedule(after: delay, { queue.push(.resync("retry after a failure")) }) {
+                    retryDelay = min(retryDelay * 2, settings.maxBackoff)
+                    logger.info("will retry", [("in_s", String(format: "%.1f", delay))])
                 }
             }
             if stopping.isSet { break }
@@ -160,15 +162,30 @@ public final class Controller: Sendable {
             }
             return true
         }
-        let result = await reconciler.flush(appIds: affected)
-        if case .done = result { record(batch) }
-        if case .needsFullSync(var why) = result {
+        switch await reconciler.flush(appIds: affected) {
+        case .done:
+            record(batch)
+            return true
+        case .needsFullSync(var why):
             if let r = batch.reapply { why += "; \(r)" }
             logger.info("fast path not enough; full pass on the current model", [("why", why)])
             let report = await reconciler.fullSync(reason: why)
             return report.error == nil
+        case .needsSnapshot(var why):
+            // Grown on the current model, the backend would fit only the tasks seen so far, and
+            // grow again (a second reload) when the snapshot after the scale-up arrives. Sized
+            // from Marathon's instance count, it grows once.
+            if let r = batch.reapply { why += "; \(r)" }
+            logger.info("fast path not enough; full pass on a fresh snapshot", [("why", why)])
+            do {
+                let fetched = try await source.fetchApps()
+                await reconciler.replaceApps(fetched.apps, skipped: fetched.skipped)
+            } catch {
+                logger.warning("cannot fetch apps from Marathon; full pass on the current model", [("reason", "\(error)")])
+            }
+            let report = await reconciler.fullSync(reason: why)
+            return report.error == nil
         }
-        return true
     }
 
     private func record(_ batch: InputQueue.Batch) {
@@ -176,6 +193,46 @@ public final class Controller: Sendable {
         let latency = Monotonic.now() - t
         stats.record(latency, events: batch.events)
         reconciler.metrics.applied(latency: latency)
+    }
+}
+
+/// At most one pending retry, at the earliest time asked for.
+final class RetryTimer: Sendable {
+    private struct State {
+        var task: Task<Void, Never>?
+        var deadline = 0.0
+        var generation = 0
+    }
+    private let state = Mutex(State())
+
+    /// Runs `fire` after `delay` seconds, unless a retry is already due by then (false: nothing
+    /// new scheduled). A pending retry due later is replaced.
+    func schedule(after delay: Double, now: Double = Monotonic.now(), _ fire: @escaping @Sendable () -> Void) -> Bool {
+        state.withLock { s in
+            if s.task != nil, s.deadline <= now + delay { return false }
+            s.task?.cancel()
+            s.generation += 1
+            s.deadline = now + delay
+            let generation = s.generation
+            s.task = Task { [self] in
+                try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+                let due = state.withLock { s in
+                    guard s.generation == generation, s.task != nil else { return false }
+                    s.task = nil
+                    return true
+                }
+                if due { fire() }
+            }
+            return true
+        }
+    }
+
+    func cancel() {
+        state.withLock { s in
+            s.task?.cancel()
+            s.task = nil
+            s.generation += 1
+        }
     }
 }
 

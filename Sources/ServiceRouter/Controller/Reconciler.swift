@@ -102,8 +102,18 @@ public actor Reconciler {
         for s in skipped {
             logger.warning("app skipped: Marathon sent an app that cannot be decoded", [("app", s.appId ?? "#\(s.index)"), ("reason", s.reason)])
         }
-        metrics.skippedApps(skipped.count)
-        apps = Dictionary(list.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        var byId: [String: MarathonApp] = [:]
+        var duplicates = 0
+        for app in list {
+            guard byId[app.id] == nil else {
+                duplicates += 1
+                logger.warning("app skipped: duplicate app id in Marathon's answer; only the first is used", [("app", app.id)])
+                continue
+            }
+            byId[app.id] = app
+        }
+        metrics.skippedApps(skipped.count + duplicates)
+        apps = byId
         let known = Set(list.flatMap { $0.tasks.map(\.id) })
         health = health.filter { known.contains($0.key) }
     }
@@ -334,7 +344,9 @@ public actor Reconciler {
     public func haproxyChanged() async -> String? {
         let answer = try? await runtime.identity()
         metrics.haproxy(reachable: answer != nil)
-        guard let now = answer else { return nil }
+        // Without a snapshot from Marathon there is nothing to re-apply (the pass that follows the
+        // first successful fetch reads HAProxy back anyway).
+        guard let now = answer, hasSnapshot else { return nil }
         guard now != identity else { return nil }
         guard let before = identity else { return "HAProxy answers on its runtime socket (pid \(now.pid))" }
         return "HAProxy changed behind our back (pid \(before.pid) → \(now.pid), structure \(now.structureHash ?? "not ours"))"
@@ -391,7 +403,7 @@ public actor Reconciler {
         let partial = DesiredState(services: services, diagnostics: [])
         let plan = SlotPlanner.plan(desired: partial, live: live, history: history, now: clock())
         if let grown = plan.backends.first(where: \.structureChanged) {
-            return .needsFullSync("backend \(grown.backend) needs \(grown.slotCount) slots")
+            return .needsSnapshot("backend \(grown.backend) needs \(grown.slotCount) slots")
         }
         for s in services {
             if let i = desired.services.firstIndex(where: { $0.backend == s.backend }) { desired.services[i] = s }
@@ -412,6 +424,9 @@ public actor Reconciler {
     public enum FastPathResult: Sendable, Equatable {
         case done(commands: Int)
         case needsFullSync(String)
+        /// A backend outgrew its slots: usually a scale-up, whose new instance count task events do
+        /// not carry. The full pass should size it from a fresh snapshot.
+        case needsSnapshot(String)
     }
 
     /// Writes the config file when slot contents changed since it was last written, so an HAProxy

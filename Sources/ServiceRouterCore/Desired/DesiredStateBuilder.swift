@@ -50,9 +50,23 @@ public enum DesiredStateBuilder {
     public static func hostsToResolve(_ apps: [MarathonApp]) -> Set<String> {
         var out = Set<String>()
         for app in apps where app.networking == .host {
-            for t in app.tasks where !t.host.isEmpty && !IPAddress.isNumeric(t.host) { out.insert(t.host) }
+            for t in app.tasks where !IPAddress.isNumeric(t.host) && isHostName(t.host) { out.insert(t.host) }
         }
         return out
+    }
+
+    /// Whether `host` can be a host name at all: dot-separated labels of 1-63 letters, digits,
+    /// `-` and `_` (not starting with `-`), 253 characters at most, one trailing dot allowed.
+    /// Anything else is never looked up: it would only turn Marathon's text into DNS queries,
+    /// each of which can hold the pass until it times out.
+    public static func isHostName(_ host: String) -> Bool {
+        var name = Substring(host)
+        if name.hasSuffix(".") { name = name.dropLast() }
+        guard (1...253).contains(name.utf8.count) else { return false }
+        return name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
+            (1...63).contains(label.utf8.count) && label.first != "-"
+                && label.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F }
+        }
     }
 
     /// Health observed in this payload: task id → all results alive. Tasks without results are
@@ -248,6 +262,9 @@ public enum DesiredStateBuilder {
                 ip = numeric
             } else if let resolved = context.resolvedHosts[task.host] {
                 ip = resolved
+            } else if !isHostName(task.host) {
+                diagnostics.append(Diagnostic(.warning, .unresolvable, appId: app.id, "task \(task.id): host \(ValidationError.quoted(task.host)) is not a valid host name; skipped"))
+                return nil
             } else {
                 diagnostics.append(Diagnostic(.warning, .unresolvable, appId: app.id, "task \(task.id): host \(ValidationError.quoted(task.host)) does not resolve to an IP address; skipped"))
                 return nil

@@ -94,7 +94,9 @@ public struct HAProxyProcessControl: HAProxyControl {
         let binary = self.binary
         let result: ProcessRunner.Result
         do {
-            result = try await Blocking.run { try ProcessRunner.run(binary, ["-c", "-q", "-f", configPath], timeout: 120) }
+            // No `-q`: HAProxy 2.6 then prints nothing at all, not even its [ALERT] lines, and the
+            // services at fault (ConfigCheckOutput) could not be found.
+            result = try await Blocking.run { try ProcessRunner.run(binary, ["-c", "-f", configPath], timeout: 120) }
         } catch {
             throw HAProxyControlError(operation: "validate \(configPath)", reason: "cannot run \(binary): \(error)", hint: "install HAProxy or pass --haproxy-bin")
         }

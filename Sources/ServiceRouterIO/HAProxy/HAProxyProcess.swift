@@ -76,6 +76,9 @@ public final class HAProxyProcess: @unchecked Sendable {
             }
             try await Task.sleep(nanoseconds: 20_000_000)
         }
+        // One last look: a caller whose task could not run for a while (a busy cooperative pool)
+        // reaches the deadline without having asked again; HAProxy may have answered long ago.
+        if (try? await runtime.identity()) != nil { return }
         throw HAProxyControlError(operation: "start HAProxy", reason: "no answer on \(socketPath) within \(Int(timeout)) s", hint: nil)
     }
 

@@ -129,7 +129,9 @@ public final class StreamLogSink: LogSink {
         let ts = timestamp(time)
         switch format {
         case .text:
-            var s = "\(ts) \(r.level.name.uppercased()) \(r.message)"
+            // One record, one line: a message can carry text from Marathon (a task id), whose
+            // newlines would otherwise start a forged record.
+            var s = "\(ts) \(r.level.name.uppercased()) \(escapingControls(r.message))"
             for (k, v) in r.fields { s += " \(k)=\(quoteIfNeeded(v))" }
             return s
         case .json:
@@ -140,10 +142,34 @@ public final class StreamLogSink: LogSink {
     }
 
     static func quoteIfNeeded(_ v: String) -> String {
-        if v.isEmpty || v.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" || $0.isNewline }) {
+        if v.isEmpty || v.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" || $0.isNewline })
+            || v.unicodeScalars.contains(where: isControl) {
             return jsonString(v)
         }
         return v
+    }
+
+    static func isControl(_ scalar: Unicode.Scalar) -> Bool { scalar.value < 0x20 }
+
+    /// `text` with its control characters (newlines, escape sequences) written as `\n`, `\r`,
+    /// `\t` or `\u00XX`; unchanged when it has none.
+    static func escapingControls(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if isControl(scalar) {
+                    out += String(format: "\\u%04x", scalar.value)
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out
     }
 
     public static func jsonString(_ s: String) -> String {

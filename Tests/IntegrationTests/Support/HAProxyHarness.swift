@@ -13,7 +13,9 @@ import Synchronization
 typealias HAProxyHarness = HAProxyProcess
 
 extension HAProxyProcess {
-    static var isAvailable: Bool { isInstalled() }
+    /// Checked once per test process (`haproxy -v`), not once per test: suite conditions are
+    /// evaluated for every test, synchronously, on the cooperative pool.
+    static let isAvailable: Bool = isInstalled()
 
     convenience init(name: String) throws {
         try self.init()

@@ -23,6 +23,11 @@ final class Stack: @unchecked Sendable {
         var killGrace = 0.3
         var marathonURLs: [String]? = nil
         var simulator: MarathonSimulator? = nil
+        var minSlots = 8
+        var requestTimeout = 5.0
+        /// Fault-injecting edges (`Support/Faults.swift`), given the HAProxy's paths.
+        var runtime: ((HAProxyProcess) -> any RuntimeAPI)? = nil
+        var files: ((HAProxyProcess) -> any ConfigFiles)? = nil
     }
 
     static func start(_ apps: [AppSpec], _ o: Options = Options()) async throws -> Stack {
@@ -47,13 +52,13 @@ final class Stack: @unchecked Sendable {
         let logger = Logger(minimum: .debug, sink: logs)
         let render = RenderOptions(adminSocket: haproxy.socketPath, httpPort: httpPort, appIdPort: nil, stats: nil)
         var settings = ControllerSettings(
-            routing: RoutingOptions(groups: ["external"], healthCheck: o.healthCheck, reservedPorts: render.reservedPorts),
+            routing: RoutingOptions(groups: ["external"], healthCheck: o.healthCheck, minSlots: o.minSlots, reservedPorts: render.reservedPorts),
             render: render, templates: try TemplateSet(), configPath: haproxy.configPath)
         settings.reloadWhenSocketDown = false
-        reconciler = Reconciler(settings: settings, runtime: haproxy.runtime, control: haproxy.control(logger: logger),
-                                resolver: CachingHostResolver(), logger: logger)
+        reconciler = Reconciler(settings: settings, runtime: o.runtime?(haproxy) ?? haproxy.runtime, control: haproxy.control(logger: logger),
+                                resolver: CachingHostResolver(), logger: logger, files: o.files?(haproxy))
         let urls = (o.marathonURLs ?? [sim.url]).map { URL(string: $0)! }
-        let client = MarathonClient(endpoints: try MarathonEndpoints(urls: urls), requestTimeout: 5,
+        let client = MarathonClient(endpoints: try MarathonEndpoints(urls: urls), requestTimeout: o.requestTimeout,
                                     streamTimeout: o.streamTimeout, maxBackoff: 1, logger: logger)
         var run = RunSettings()
         run.resyncInterval = o.resyncInterval
@@ -74,20 +79,30 @@ final class Stack: @unchecked Sendable {
         await s.stop()
     }
 
-    func stop() async {
+    /// Stops the controller only (HAProxy and the simulator keep running), as a crash or a
+    /// restart of servicerouter would.
+    func stopController() async {
         controller.stop()
         await runTask?.value
+        runTask = nil
+    }
+
+    func stop() async {
+        await stopController()
         sim.stop()
         await haproxy.shutdown()
     }
 
     /// Polls `condition` every 10 ms until it holds; throws with `what` after `timeout` seconds.
+    /// After the deadline the condition gets one last look: a test that could not run for a while
+    /// (a busy cooperative pool) must not fail a condition that holds.
     func waitUntil(_ what: String, timeout: Double = 10, _ condition: () async throws -> Bool) async throws -> Double {
         let start = Monotonic.now()
         while Monotonic.now() - start < timeout {
             if (try? await condition()) == true { return Monotonic.now() - start }
             try await Task.sleep(nanoseconds: 10_000_000)
         }
+        if (try? await condition()) == true { return Monotonic.now() - start }
         throw RuntimeError("timed out after \(timeout) s waiting for \(what)")
     }
 
