@@ -43,6 +43,28 @@ public struct SyncReport: Sendable {
     public var error: String?
     /// The previous config text, for `plan`'s diff.
     public var previousConfig: String?
+    /// Where the pass spent its time (benchmarks, logs).
+    public var timings = SyncTimings()
+}
+
+/// Wall-clock seconds per phase of a full pass.
+public struct SyncTimings: Sendable, Equatable {
+    /// `show info`, `show env`, `show servers state` (every backend).
+    public var readLive = 0.0
+    /// Host resolution and the desired state.
+    public var build = 0.0
+    public var plan = 0.0
+    public var render = 0.0
+    /// Runtime commands, including the read-back and fix-up after a reload.
+    public var apply = 0.0
+    /// Reading the previous config and writing the new one when it changed (no reload).
+    public var writeFile = 0.0
+    /// `haproxy -c` on the candidate (reloads only).
+    public var validate = 0.0
+    /// Writing the candidate, reloading, waiting for the new worker (reloads only, without `validate`).
+    public var reload = 0.0
+    public var total = 0.0
+    public init() {}
 }
 
 /// Counters for logs and /metrics.
@@ -147,6 +169,13 @@ public actor Reconciler {
     public func fullSync(reason: String) async -> SyncReport {
         counters.syncs += 1
         let started = clock()
+        var timings = SyncTimings()
+        var lapStart = started
+        func lap() -> Double {
+            let now = clock()
+            defer { lapStart = now }
+            return now - lapStart
+        }
         var live = LiveState()
         var identity: HAProxyIdentity?
         var socketProblem: String?
@@ -157,6 +186,7 @@ public actor Reconciler {
             socketProblem = "\(error)"
         }
         self.identity = identity
+        timings.readLive = lap()
 
         let appList = apps.values.sorted { $0.id < $1.id }
         for (id, alive) in DesiredStateBuilder.healthObservations(appList) { health[id] = alive }
@@ -173,9 +203,12 @@ public actor Reconciler {
             }
         }
         self.desired = desired
+        timings.build = lap()
         var plan = SlotPlanner.plan(desired: desired, live: live, history: history, now: clock())
+        timings.plan = lap()
         var report = SyncReport(desired: desired, plan: plan, rendered: nil, live: live, identity: identity)
         report.previousConfig = store.read()
+        timings.writeFile = lap()
 
         let rendered: RenderedConfig
         do {
@@ -185,13 +218,17 @@ public actor Reconciler {
             logger.error("config not rendered; HAProxy keeps its current config", [("reason", "\(error)")])
             return report
         }
+        timings.render = lap()
         report.rendered = rendered
         report.commands = plan.commands
         report.reloadReasons = Self.reloadReasons(plan: plan, live: live, identity: identity, rendered: rendered, socketProblem: socketProblem)
         if settings.reloadAlways, report.reloadReasons.isEmpty, !plan.commands.isEmpty {
             report.reloadReasons = ["reload-always mode: \(plan.commands.count) slot change(s)"]
         }
-        if settings.dryRun { return report }
+        if settings.dryRun {
+            report.timings = timings
+            return report
+        }
 
         if let socketProblem, !settings.reloadWhenSocketDown {
             // HAProxy is down or restarting: keep the desired state, write it (validated) so a
@@ -210,6 +247,7 @@ public actor Reconciler {
                 report.reloadReasons = ["runtime command rejected: \(failures[0].command) → \(failures[0].failure ?? "")"]
             }
         }
+        timings.apply = lap()
         if report.reloadReasons.isEmpty {
             adopt(plan)
             if report.previousConfig != rendered.text {
@@ -222,11 +260,14 @@ public actor Reconciler {
                     fileDirty = true
                 }
             }
+            timings.writeFile += lap()
         } else {
             let outcome = await reload(rendered, reasons: report.reloadReasons, planned: plan)
             report.configWritten = outcome.written
             report.reloaded = outcome.reloaded
             report.error = outcome.error
+            timings.validate = outcome.validateSeconds
+            timings.reload = lap() - outcome.validateSeconds
             if outcome.reloaded {
                 // Read the new worker back and fix whatever differs (normally nothing).
                 if let after = try? await runtime.liveState() {
@@ -240,7 +281,10 @@ public actor Reconciler {
                 }
                 self.identity = try? await runtime.identity()
             }
+            timings.apply += lap()
         }
+        timings.total = clock() - started
+        report.timings = timings
         report.plan = plan
         if report.error == nil {
             counters.lastSuccessfulSync = clock()
@@ -427,6 +471,7 @@ public actor Reconciler {
         var written = false
         var reloaded = false
         var error: String?
+        var validateSeconds = 0.0
     }
 
     /// Candidate → `haproxy -c` → atomic rename. An invalid candidate is never installed.
@@ -440,9 +485,12 @@ public actor Reconciler {
             logger.error("config not written; HAProxy untouched", [("reason", "\(error)")])
             return outcome
         }
+        let validateStart = clock()
         do {
             try await control.validate(configPath: candidate)
+            outcome.validateSeconds = clock() - validateStart
         } catch {
+            outcome.validateSeconds = clock() - validateStart
             counters.invalidConfigs += 1
             store.rejectCandidate()
             outcome.error = "candidate config rejected: \(error)"
