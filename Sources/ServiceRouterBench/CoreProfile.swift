@@ -6,7 +6,8 @@ import ServiceRouterIO
 /// `servicerouter-bench _profile --apps-json FILE [--servers-state FILE] [--iterations N]
 /// [--phase P]`: the pure steps of a full pass on a captured payload, without I/O, so that
 /// `perf` and `valgrind --tool=callgrind` see only them. Prints wall and thread-CPU medians per
-/// phase. `--phase` runs one phase only (for callgrind's instruction counts).
+/// phase. `--phase P` repeats only P (`--iterations` times) and runs it through `selected`, for
+/// callgrind's instruction counts.
 public enum CoreProfile {
     public static func run(_ args: [String]) -> Int32 {
         var appsFile: String?, stateFile: String?, iterations = 5, only: String?
@@ -38,6 +39,11 @@ public enum CoreProfile {
         }
     }
 
+    /// The phase chosen with `--phase` runs through here, so callgrind can count it alone:
+    /// `valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*CoreProfile*selected*' ...`
+    @inline(never)
+    static func selected<T>(_ body: () throws -> T) rethrows -> T { try body() }
+
     static func profile(_ payload: [UInt8], stateText: String?, iterations: Int, only: String?) throws {
         var rows: [[String]] = [["phase", "wall ms (median)", "CPU ms (median)", "runs"]]
         func measure<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
@@ -46,7 +52,7 @@ public enum CoreProfile {
             let runs = only == nil || only == name ? iterations : 1
             for _ in 0..<runs {
                 let w = Monotonic.now(), c = CPUClock.thread()
-                result = try body()
+                result = try only == name ? selected(body) : body()
                 cpus.append(ms(CPUClock.thread() - c))
                 walls.append(ms(Monotonic.now() - w))
             }
