@@ -1,0 +1,51 @@
+import Foundation
+import Testing
+@testable import ServiceRouterCore
+
+/// The byte-level fast paths added for 10,000 tasks must give exactly what the Character-level
+/// code they short-cut gives. Each is compared with that code (kept, or restated here) on
+/// random inputs built from the characters that matter.
+struct FastPathEquivalenceTests {
+    static func randomText(_ rng: inout SplitMix64, alphabet: [String], length: ClosedRange<Int>) -> String {
+        (0..<Int.random(in: length, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! }.joined()
+    }
+
+    // MARK: - show servers state
+
+    static let row = "3 web_10000 1 s1 10.0.0.5 2 0 1 1 7 1 0 2 0 0 0 1 - 31001 - 0 0 - - 0"
+
+    @Test func serversStateBytesMatchCharacters() throws {
+        var rng = SplitMix64(seed: 11)
+        let pieces = ["1", "\n", "\r\n", "\r", " ", "# h", Self.row, "x", "-", "+5", "s2", "web_10001", "0", "\t", "99999999999999999999"]
+        var compared = 0
+        for _ in 0..<3000 {
+            let text = Self.randomText(&rng, alphabet: pieces, length: 0...12)
+            let fast = Result { try RuntimeReplyParsers.serversState(text) }
+            let slow = Result { try RuntimeReplyParsers.serversStateCharacters(text) }
+            switch (fast, slow) {
+            case let (.success(a), .success(b)): #expect(a == b, "\(text.debugDescription)")
+            case let (.failure(a as ParseError), .failure(b as ParseError)): #expect(a == b, "\(text.debugDescription)")
+            default: Issue.record("fast and Character parsers disagree on \(text.debugDescription): \(fast) vs \(slow)")
+            }
+            compared += 1
+        }
+        #expect(compared == 3000)
+    }
+
+    @Test func serversStateNonASCIITakesTheCharacterPath() throws {
+        // "#" followed by a combining accent is not a comment line for the Character parser.
+        let text = "1\n#\u{301} \(Self.row)\n"
+        #expect(throws: ParseError.self) { try RuntimeReplyParsers.serversState(text) }
+        let ok = "1\n\(Self.row) caf\u{E9}\n"
+        #expect(try RuntimeReplyParsers.serversState(ok).serverCount == 1)
+    }
+
+    @Test func liveStateGroupsInterleavedBackends() {
+        let a = ProxyName(unchecked: "a_1"), b = ProxyName(unchecked: "b_2")
+        func srv(_ be: ProxyName, _ n: Int) -> LiveServer { LiveServer(backend: be, name: SlotPlanner.slotName(n), address: "10.0.0.1", port: n) }
+        let live = LiveState(servers: [srv(a, 1), srv(a, 2), srv(b, 1), srv(a, 3), srv(b, 2)])
+        #expect(live.backendOrder == [a, b])
+        #expect(live.backends[a]?.map(\.port) == [1, 2, 3])
+        #expect(live.backends[b]?.map(\.port) == [1, 2])
+    }
+}
