@@ -48,4 +48,27 @@ struct FastPathEquivalenceTests {
         #expect(live.backends[a]?.map(\.port) == [1, 2, 3])
         #expect(live.backends[b]?.map(\.port) == [1, 2])
     }
+
+    // MARK: - IPv4
+
+    @Test func canonicalIPv4ShortcutMatchesTheSplit() {
+        var rng = SplitMix64(seed: 12)
+        let pieces = ["0", "1", "2", "5", "9", "25", "255", "256", "00", "01", ".", ".", ".", "-", "+", " ", "a", "1000", "\u{661}"]
+        for _ in 0..<20_000 {
+            let s = Self.randomText(&rng, alphabet: pieces, length: 0...9)
+            // What parseV4 computed before the shortcut.
+            let parts = s.split(separator: ".", omittingEmptySubsequences: false)
+            var slow: String? = nil
+            if parts.count == 4 {
+                var out: [String] = []
+                for p in parts {
+                    guard !p.isEmpty, p.count <= 3, p.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let v = Int(p), v <= 255 else { out = []; break }
+                    out.append(String(v))
+                }
+                if out.count == 4 { slow = out.joined(separator: ".") }
+            }
+            #expect(IPAddress.parseV4(s) == slow, "\(s.debugDescription)")
+            if IPAddress.isCanonicalV4(s.utf8) { #expect(slow == s) }
+        }
+    }
 }
