@@ -71,4 +71,18 @@ struct FastPathEquivalenceTests {
             if IPAddress.isCanonicalV4(s.utf8) { #expect(slow == s) }
         }
     }
+
+    // MARK: - Slot names
+
+    @Test func slotNumberMatchesItsDefinition() {
+        var rng = SplitMix64(seed: 13)
+        let pieces = ["s", "S", "0", "1", "7", "9", "12", "+", "-", "x", "99999999999999999999"]
+        for _ in 0..<20_000 {
+            let t = Self.randomText(&rng, alphabet: pieces, length: 0...5)
+            guard let name = try? ProxyName(t) else { continue }
+            var expected: Int?
+            if t.hasPrefix("s"), let n = Int(t.dropFirst()), n > 0, "s\(n)" == t { expected = n }
+            #expect(SlotPlanner.slotNumber(name) == expected, "\(t)")
+        }
+    }
 }
