@@ -85,4 +85,39 @@ struct FastPathEquivalenceTests {
             #expect(SlotPlanner.slotNumber(name) == expected, "\(t)")
         }
     }
+
+    // MARK: - Templates
+
+    @Test func asciiRenderMatchesTheCharacterRender() throws {
+        var rng = SplitMix64(seed: 14)
+        let pieces = ["{", "}", "{{", "}}", "{host}", "{port}", "{x1}", "{1x}", "{_a}", "{ }", "a", " ", "\n", "\r\n", "-", "{unknown}"]
+        let values = ["host": "10.0.0.1", "port": "31000", "x1": "é{}", "_a": ""]
+        for _ in 0..<5000 {
+            let text = Self.randomText(&rng, alphabet: pieces, length: 0...10)
+            for formatted in [true, false] {
+                let t = Template(name: "T", text: text, formatted: formatted)
+                let fast = Result { try t.renderASCII(values) }
+                let slow = Result { try t.renderCharacters(values) }
+                switch (fast, slow) {
+                case let (.success(a), .success(b)): #expect(a == b, "\(text.debugDescription) formatted=\(formatted)")
+                case let (.failure(a as Template.RenderError), .failure(b as Template.RenderError)): #expect(a == b)
+                default: Issue.record("renders disagree on \(text.debugDescription) formatted=\(formatted): \(fast) vs \(slow)")
+                }
+            }
+        }
+        #expect(try Template(name: "T", text: "caf\u{E9} {host}", formatted: true).renderASCII(values) == nil, "non-ASCII takes the Character path")
+    }
+
+    @Test func identifierOnBytesMatchesCharacters() {
+        var rng = SplitMix64(seed: 15)
+        let pieces = ["a", "Z", "_", "0", "9", " ", "-", "\u{E9}", "\u{301}", "\u{661}", "\r\n"]
+        for _ in 0..<20_000 {
+            let s = Self.randomText(&rng, alphabet: pieces, length: 0...5)
+            let slow: Bool = {
+                guard let f = s.first, f.isLetter || f == "_" else { return false }
+                return s.allSatisfy { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "_" }
+            }()
+            #expect(Template.isIdentifier(Substring(s)) == slow, "\(s.debugDescription)")
+        }
+    }
 }
