@@ -120,4 +120,82 @@ struct FastPathEquivalenceTests {
             #expect(Template.isIdentifier(Substring(s)) == slow, "\(s.debugDescription)")
         }
     }
+
+    // MARK: - Marathon apps payloads
+
+    /// Both decoders on the same bytes: the same apps and skips, or the same error.
+    static func sameDecoding(_ bytes: [UInt8], _ what: String) {
+        let fast = Result { try MarathonDecoding.apps(from: bytes) }
+        let general = Result { try MarathonDecoding.appsDecodable(from: bytes) }
+        switch (fast, general) {
+        case let (.success(a), .success(b)):
+            #expect(a.apps == b.apps, "\(what)")
+            #expect(a.skipped == b.skipped, "\(what)")
+        case let (.failure(a), .failure(b)):
+            #expect("\(a)" == "\(b)", "\(what)")
+        default:
+            Issue.record("decoders disagree on \(what): \(fast) vs \(general)")
+        }
+    }
+
+    @Test(arguments: MarathonDecodingTests.appsFixtures + MarathonDecodingTests.tasksFixtures + MarathonDecodingTests.otherFixtures)
+    func fixturesDecodeTheSameBothWays(_ name: String) throws {
+        Self.sameDecoding(Array(try Fixture.data(name)), name)
+    }
+
+    @Test func realisticPayloadTakesTheFastPath() throws {
+        let json = #"{"apps":[{"id":"/g/web","instances":2,"labels":{"HAPROXY_GROUP":"external","HAPROXY_0_VHOST":"web.example.com"},"#
+            + #""portDefinitions":[{"port":10000,"protocol":"tcp","name":"http","labels":{}}],"container":{"type":"DOCKER","docker":{"image":"nginx","network":"BRIDGE","portMappings":[{"containerPort":80,"hostPort":0,"servicePort":10000}]},"volumes":[]},"#
+            + #""healthChecks":[{"protocol":"HTTP","path":"/health","portIndex":0,"intervalSeconds":5,"timeoutSeconds":2,"maxConsecutiveFailures":3,"gracePeriodSeconds":15,"ignoreHttp1xx":false}],"#
+            + #""upgradeStrategy":{"minimumHealthCapacity":1,"maximumOverCapacity":0.2},"versionInfo":{"lastScalingAt":"x","lastConfigChangeAt":"2020-01-01T00:00:00.000Z"},"#
+            + #""version":"2020-01-01T00:00:00.000Z","deployments":[],"tasksRunning":2,"ipAddress":null,"networks":[{"mode":"container/bridge"}],"#
+            + #""tasks":[{"id":"g_web.instance-1._app.1","appId":"/g/web","host":"10.0.0.1","ports":[31000],"ipAddresses":[{"ipAddress":"172.17.0.2","protocol":"IPv4"}],"#
+            + #""state":"TASK_RUNNING","startedAt":"2020-01-01T00:00:01.000Z","version":"2020-01-01T00:00:00.000Z","healthCheckResults":[{"alive":true,"consecutiveFailures":0}]},"#
+            + #"{"id":"g_web.instance-2._app.1","host":"10.0.0.2","ports":[31001.0],"state":"TASK_KILLING","healthCheckResults":[]}]}]}"#
+        let bytes = Array(json.utf8)
+        #expect(FastAppsDecoding.apps(bytes) != nil, "a well-formed payload is read by the fast path")
+        Self.sameDecoding(bytes, "realistic payload")
+        let app = try #require(try MarathonDecoding.apps(from: bytes).apps.first)
+        #expect(app.servicePorts == [10000])
+        #expect(app.maximumOverCapacity == 0.2)
+        #expect(app.tasks.map(\.ports) == [[31000], [31001]])
+        #expect(app.tasks.map(\.healthAlive) == [[true], nil])
+    }
+
+    @Test func mutatedPayloadsDecodeTheSameBothWays() throws {
+        let base = #"{"apps":[{"id":"/a","instances":2,"labels":{"HAPROXY_GROUP":"g","K":"v\"q\u00e9"},"ports":[10000],"#
+            + #""portDefinitions":[{"port":10000}],"healthChecks":[{"protocol":"tcp","portIndex":0}],"ipAddress":null,"#
+            + #""upgradeStrategy":{"maximumOverCapacity":1},"tasks":[{"id":"a.1","host":"h1","ports":[31000],"state":"TASK_RUNNING","#
+            + #""healthCheckResults":[{"alive":true}]}]},{"id":"b","container":{"portMappings":[{"containerPort":80,"servicePort":10001}]},"#
+            + #""networks":[{"mode":"container"}],"tasks":[{"id":"b.1","ipAddresses":[{"ipAddress":"10.0.0.9"}],"state":"TASK_STAGING"}]}]}"#
+        let pieces = ["null", "1.0", "1e2", "-1", "\"x\"", "true", "[]", "{}", "\"\\ud800\"", "01", ",", ":", "\"id\":\"/d\",", " ", "é", "1.5", "99999999999999999999"]
+        var rng = SplitMix64(seed: 16)
+        let chars = Array(base.utf8)
+        #expect(FastAppsDecoding.apps(chars) != nil)
+        Self.sameDecoding(chars, "base")
+        var fast = 0
+        for n in 0..<4000 {
+            var bytes = chars
+            for _ in 0..<Int.random(in: 1...3, using: &rng) {
+                let at = Int.random(in: 0..<bytes.count, using: &rng)
+                switch Int.random(in: 0..<4, using: &rng) {
+                case 0: bytes.remove(at: at)
+                case 1: bytes.insert(contentsOf: Array(pieces.randomElement(using: &rng)!.utf8), at: at)
+                case 2:
+                    // Replace a value: from just after a colon to the next comma or brace.
+                    guard let colon = bytes[at...].firstIndex(of: UInt8(ascii: ":")),
+                          let end = bytes[(colon + 1)...].firstIndex(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "}") }) else { continue }
+                    bytes.replaceSubrange((colon + 1)..<end, with: Array(pieces.randomElement(using: &rng)!.utf8))
+                default:
+                    // Duplicate a key-value pair.
+                    guard let quote = bytes[at...].firstIndex(of: UInt8(ascii: "\"")),
+                          let end = bytes[quote...].firstIndex(where: { $0 == UInt8(ascii: ",") }) else { continue }
+                    bytes.insert(contentsOf: bytes[quote...end], at: quote)
+                }
+            }
+            Self.sameDecoding(bytes, "mutation \(n): \(String(decoding: bytes, as: UTF8.self))")
+            if FastAppsDecoding.apps(bytes) != nil { fast += 1 }
+        }
+        #expect(fast > 200, "some mutations stay well-formed and take the fast path (\(fast))")
+    }
 }
