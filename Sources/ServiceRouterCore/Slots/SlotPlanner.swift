@@ -22,16 +22,28 @@ public struct BackendPlan: Sendable, Equatable {
 }
 
 public struct ReconcilePlan: Sendable, Equatable {
-    public var backends: [BackendPlan]
+    public var backends: [BackendPlan] {
+        didSet { index = Self.index(backends) }
+    }
     /// Every runtime command, in order: frees, then address changes, then state changes.
     public var commands: [RuntimeCommand]
+    /// Position of each backend's first plan: the renderer looks up every backend, which was a
+    /// linear search (half a million name comparisons for 1,000 backends).
+    private var index: [ProxyName: Int]
 
     public init(backends: [BackendPlan], commands: [RuntimeCommand]) {
         self.backends = backends
         self.commands = commands
+        self.index = Self.index(backends)
     }
 
-    public func backend(_ name: ProxyName) -> BackendPlan? { backends.first { $0.backend == name } }
+    private static func index(_ backends: [BackendPlan]) -> [ProxyName: Int] {
+        var index = [ProxyName: Int](minimumCapacity: backends.count)
+        for (i, b) in backends.enumerated() where index[b.backend] == nil { index[b.backend] = i }
+        return index
+    }
+
+    public func backend(_ name: ProxyName) -> BackendPlan? { index[name].map { backends[$0] } }
     public var slotCounts: [ProxyName: Int] { Dictionary(uniqueKeysWithValues: backends.map { ($0.backend, $0.slotCount) }) }
 }
 
