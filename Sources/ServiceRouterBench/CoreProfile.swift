@@ -45,7 +45,7 @@ public enum CoreProfile {
     static func selected<T>(_ body: () throws -> T) rethrows -> T { try body() }
 
     static func profile(_ payload: [UInt8], stateText: String?, iterations: Int, only: String?) throws {
-        var rows: [[String]] = [["phase", "wall ms (median)", "CPU ms (median)", "runs"]]
+        var rows: [[String]] = [["phase", "wall ms (median)", "CPU ms (median)", "runs", "peak RSS MB", "RSS after MB"]]
         func measure<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
             var walls: [Double] = [], cpus: [Double] = []
             var result: T?
@@ -57,11 +57,14 @@ public enum CoreProfile {
                 walls.append(ms(Monotonic.now() - w))
             }
             if only == nil || only == name {
-                rows.append([name, String(format: "%.2f", Summary(walls).median), String(format: "%.2f", Summary(cpus).median), String(runs)])
+                rows.append([name, String(format: "%.2f", Summary(walls).median), String(format: "%.2f", Summary(cpus).median), String(runs),
+                             String(format: "%.1f", Double(ProcessMemory.peakRSS) / 1_048_576), String(format: "%.1f", Double(ProcessMemory.currentRSS) / 1_048_576)])
             }
+            ProcessMemory.resetPeak()
             return result!
         }
         let settings = RoutingOptions(groups: ["*"], healthCheck: false, reservedPorts: [])
+        ProcessMemory.resetPeak()
         let decoded = try measure("decode") { try MarathonDecoding.apps(from: payload) }
         let apps = decoded.apps.sorted { $0.id < $1.id }
         let desired = measure("build") { DesiredStateBuilder.build(apps: apps, options: settings) }

@@ -32,6 +32,7 @@ public enum BenchReport {
             rows.append(["  event → HAProxy acknowledged (ms)"] + dist(c.eventToApplied))
             rows.append(["  controller CPU per batch (ms)", f(c.cpuPerBatch.median, 3), f(c.cpuPerBatch.p99, 3), String(c.cpuPerBatch.count)])
             rows.append(["  reloads during \(c.changes) changes", String(c.reloadsDuringChanges), "", ""])
+            rows.append(["  then the config file rewrite (ms wall / CPU)", f(c.configRewriteWall, 1), f(c.configRewriteCPU, 1), ""])
             s += table(rows)
             s += "  controller process RSS: peak \(mb(c.peakRSS)) (at start \(mb(c.rssAtStart)), at end \(mb(c.rssAtEnd)))"
             s += c.simulatorInProcess ? " — simulator in this process too\n\n" : " — simulator in a separate process\n\n"

@@ -76,12 +76,21 @@ final class BenchStack: @unchecked Sendable {
     }
 
     /// Starts the long-running controller (`run`): a full pass at start-up, then the event stream.
-    func startController() {
+    func startController(_ settings: RunSettings = RunSettings()) {
         guard controller == nil else { return }
-        let controller = Controller(reconciler: reconciler, source: MarathonAppsSource(client: client), logger: logger)
+        let controller = Controller(reconciler: reconciler, source: MarathonAppsSource(client: client), logger: logger,
+                                    settings: settings)
         self.controller = controller
         let inputs = Controller.inputs(from: client.events(), logger: logger)
         runTask = Task { await controller.run(inputs: inputs) }
+    }
+
+    /// Stops the controller (its event stream closes); `startController` starts a new one.
+    func stopController() async {
+        controller?.stop()
+        await runTask?.value
+        controller = nil
+        runTask = nil
     }
 
     /// Stops everything this stack started. The temporary directory (logs, configs) is removed
