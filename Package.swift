@@ -23,13 +23,16 @@ let package = Package(
         .target(name: "ServiceRouter", dependencies: ["ServiceRouterCore", "ServiceRouterIO", "MarathonSimulator"]),
         // Thin executable: arguments -> wiring.
         .executableTarget(name: "servicerouter", dependencies: ["ServiceRouter"]),
-        .executableTarget(name: "servicerouter-bench", dependencies: ["ServiceRouter", "MarathonSimulator"]),
+        // Benchmarks (real HAProxy, the simulator, real task listeners): the scenarios live in a
+        // library so the test suite can run their smoke versions.
+        .target(name: "ServiceRouterBench", dependencies: ["ServiceRouter", "ServiceRouterCore", "ServiceRouterIO", "MarathonSimulator"]),
+        .executableTarget(name: "servicerouter-bench", dependencies: ["ServiceRouterBench"]),
         .testTarget(name: "ServiceRouterCoreTests", dependencies: ["ServiceRouterCore"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "ServiceRouterIOTests", dependencies: ["ServiceRouterIO", "ServiceRouterCore"]),
         .testTarget(name: "MarathonSimulatorTests", dependencies: ["MarathonSimulator", "ServiceRouterCore", "ServiceRouterIO"]),
         .testTarget(name: "IntegrationTests",
-                    dependencies: ["ServiceRouter", "ServiceRouterIO", "ServiceRouterCore", "MarathonSimulator"],
+                    dependencies: ["ServiceRouter", "ServiceRouterIO", "ServiceRouterCore", "MarathonSimulator", "ServiceRouterBench"],
                     resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]

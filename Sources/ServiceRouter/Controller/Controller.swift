@@ -140,6 +140,7 @@ public final class Controller: Sendable {
             let report = await reconciler.fullSync(reason: reason)
             return report.error == nil
         }
+        let cpuAtStart = CPUClock.process()
         var affected = Set<String>()
         var unknown: String?
         for u in batch.statusUpdates {
@@ -164,7 +165,7 @@ public final class Controller: Sendable {
         }
         switch await reconciler.flush(appIds: affected) {
         case .done:
-            record(batch)
+            record(batch, cpu: CPUClock.process() - cpuAtStart)
             return true
         case .needsFullSync(var why):
             if let r = batch.reapply { why += "; \(r)" }
@@ -188,10 +189,10 @@ public final class Controller: Sendable {
         }
     }
 
-    private func record(_ batch: InputQueue.Batch) {
+    private func record(_ batch: InputQueue.Batch, cpu: Double) {
         guard let t = batch.oldestEventAt else { return }
         let latency = Monotonic.now() - t
-        stats.record(latency, events: batch.events)
+        stats.record(latency, events: batch.events, cpu: cpu)
         reconciler.metrics.applied(latency: latency)
     }
 }
@@ -237,28 +238,45 @@ final class RetryTimer: Sendable {
 }
 
 /// Event-to-applied latencies (seconds) of fast-path batches (from the oldest event of a batch
-/// arriving to HAProxy acknowledging its runtime commands), and batch sizes.
+/// arriving to HAProxy acknowledging its runtime commands), batch sizes, and the process CPU
+/// time each batch took (model update, read-back, plan, commands; anything else the process ran
+/// meanwhile is included, so it is exact only when the controller is otherwise idle).
 public final class ControllerStats: Sendable {
     private struct State {
         var latencies: [Double] = []
+        var cpuTimes: [Double] = []
         var batches = 0
         var events = 0
     }
     private let state = Mutex(State())
 
-    func record(_ latency: Double, events: Int) {
+    func record(_ latency: Double, events: Int, cpu: Double = 0) {
         state.withLock {
             $0.batches += 1
             $0.events += events
-            if $0.latencies.count >= 100_000 { $0.latencies.removeFirst($0.latencies.count / 2) }
+            if $0.latencies.count >= 100_000 {
+                $0.latencies.removeFirst($0.latencies.count / 2)
+                $0.cpuTimes.removeFirst($0.cpuTimes.count / 2)
+            }
             $0.latencies.append(latency)
+            $0.cpuTimes.append(cpu)
         }
     }
 
     public var batches: Int { state.withLock { $0.batches } }
     public var events: Int { state.withLock { $0.events } }
     public var latencies: [Double] { state.withLock { $0.latencies } }
+    /// Process CPU seconds per fast-path batch, in the order of `latencies`.
+    public var cpuTimes: [Double] { state.withLock { $0.cpuTimes } }
     public func reset() { state.withLock { $0 = State() } }
 }
 
 import Synchronization
+
+extension Controller {
+    /// The controller's inputs from Marathon's event stream, as `run` maps them (for embedders:
+    /// the demo, benchmarks and tests).
+    public static func inputs(from stream: AsyncStream<StreamHappening>, logger: Logger) -> AsyncStream<ControllerInput> {
+        RunCommand.controllerInputs(stream, logger: logger)
+    }
+}

@@ -45,6 +45,28 @@ public struct SyncReport: Sendable {
     public var previousConfig: String?
     /// Vhost map entries to add or remove through the runtime API.
     public var mapChanges: [MapChange] = []
+    /// Where the pass spent its time (benchmarks, logs).
+    public var timings = SyncTimings()
+}
+
+/// Wall-clock seconds per phase of a full pass.
+public struct SyncTimings: Sendable, Equatable {
+    /// `show info`, `show env`, `show servers state` (every backend), `show map`.
+    public var readLive = 0.0
+    /// Host resolution and the desired state.
+    public var build = 0.0
+    public var plan = 0.0
+    public var render = 0.0
+    /// `haproxy -c` on the candidate (reloads only).
+    public var validate = 0.0
+    /// Runtime commands, including the read-back and fix-up after a reload.
+    public var apply = 0.0
+    /// Reading the previous config and writing the new one when it changed (no reload).
+    public var writeFile = 0.0
+    /// Installing the candidate, reloading, waiting for the new worker (reloads only).
+    public var reload = 0.0
+    public var total = 0.0
+    public init() {}
 }
 
 public struct MapChange: Sendable, Equatable {
@@ -74,6 +96,12 @@ public actor Reconciler {
     private var history = SlotHistory()
     private(set) var identity: HAProxyIdentity?
     private var fileDirty = false
+    /// Full passes begun, and fast-path batches that changed slots: a file rewrite rendered off
+    /// the actor knows whether either happened meanwhile.
+    private var passes = 0
+    private var slotChanges = 0
+    /// The last render and what it was rendered from.
+    private var lastRender: RenderMemo?
     /// Counters, gauges and per-backend status for `--listen` (and tests, the demo, benchmarks).
     public nonisolated let metrics: ControllerMetrics
 
@@ -164,6 +192,15 @@ public actor Reconciler {
                               live: LiveState(), identity: nil, error: "no snapshot from Marathon yet")
         }
         let started = clock()
+        passes += 1
+        metrics.fullPass()
+        var timings = SyncTimings()
+        var lapStart = started
+        func lap() -> Double {
+            let now = clock()
+            defer { lapStart = now }
+            return now - lapStart
+        }
         var live = LiveState()
         var identity: HAProxyIdentity?
         var socketProblem: String?
@@ -175,6 +212,7 @@ public actor Reconciler {
         }
         self.identity = identity
         metrics.haproxy(reachable: socketProblem == nil)
+        timings.readLive = lap()
 
         let appList = apps.values.sorted { $0.id < $1.id }
         for (id, alive) in DesiredStateBuilder.healthObservations(appList) { health[id] = alive }
@@ -191,6 +229,7 @@ public actor Reconciler {
         }
         var desired = withoutRejected(built)
         log(desired.diagnostics)
+        timings.build = lap()
 
         // Plan and render; when a reload is needed, validate the candidate first. A candidate that
         // `haproxy -c` refuses because of some services leaves those out (and only those), so the
@@ -199,7 +238,13 @@ public actor Reconciler {
         var round = 0
         while true {
             report = await prepare(desired, live: live, identity: identity, socketProblem: socketProblem)
+            let prepared = lap()
+            timings.plan += report.timings.plan
+            timings.render += report.timings.render
+            timings.readLive += prepared - report.timings.plan - report.timings.render
             report.previousConfig = store.read()
+            timings.writeFile += lap()
+            report.timings = timings
             guard let rendered = report.rendered, !settings.dryRun else { return report }
             guard !report.reloadReasons.isEmpty || socketProblem != nil else { break }
             // Map files first: the candidate refers to them, and a reload or restart loads them.
@@ -207,7 +252,9 @@ public actor Reconciler {
                 report.error = problem
                 return report
             }
-            switch await validateCandidate(rendered) {
+            let check = await validateCandidate(rendered)
+            timings.validate += lap()
+            switch check {
             case .valid:
                 break
             case .failed(let problem):
@@ -261,6 +308,7 @@ public actor Reconciler {
                 report.reloadReasons = ["vhost map update failed: \(problem)"]
             }
         }
+        timings.apply = lap()
         if report.reloadReasons.isEmpty {
             adopt(plan)
             if report.previousConfig != rendered.text {
@@ -273,8 +321,10 @@ public actor Reconciler {
                     fileDirty = true
                 }
             }
+            timings.writeFile += lap()
         } else {
             let outcome = await reload(rendered, reasons: report.reloadReasons, validated: candidateValidated)
+            timings.reload = lap()
             report.configWritten = outcome.written
             report.reloaded = outcome.reloaded
             report.error = outcome.error
@@ -291,7 +341,10 @@ public actor Reconciler {
                 }
                 self.identity = try? await runtime.identity()
             }
+            timings.apply += lap()
         }
+        timings.total = clock() - started
+        report.timings = timings
         report.plan = plan
         metrics.backends(plan, live: report.live, replaceAll: true)
         if report.error == nil {
@@ -417,7 +470,10 @@ public actor Reconciler {
         }
         adopt(plan)
         metrics.backends(plan, live: live, replaceAll: false)
-        if !plan.commands.isEmpty { fileDirty = true }
+        if !plan.commands.isEmpty {
+            fileDirty = true
+            slotChanges += 1
+        }
         return .done(commands: plan.commands.count)
     }
 
@@ -433,18 +489,44 @@ public actor Reconciler {
     /// restart or reload keeps every task. Called on a timer (off the hot path).
     public func writeConfigIfDirty() async {
         guard fileDirty, !settings.dryRun else { return }
+        let desired = self.desired
         let plan = ReconcilePlan(backends: desired.services.compactMap { assignment[$0.backend] }, commands: [])
+        let passesBefore = passes, changesBefore = slotChanges
         do {
-            let rendered = try ConfigRenderer.render(desired: desired, plan: plan, templates: settings.templates, options: settings.render)
+            let rendered: RenderedConfig
+            if let memo = lastRender, memo.matches(desired, plan) {
+                rendered = memo.config
+            } else {
+                // Rendered off the actor: at 10,000 tasks a render takes ~0.1 s of CPU, which
+                // fast-path batches would otherwise wait for.
+                let settings = self.settings
+                rendered = try await Task.detached(priority: .utility) {
+                    try ConfigRenderer.render(desired: desired, plan: plan, templates: settings.templates, options: settings.render)
+                }.value
+                // A full pass began meanwhile: it decides the file itself.
+                guard passes == passesBefore else { return }
+                lastRender = RenderMemo(desired, plan, rendered)
+            }
             guard rendered.structureHash == identity?.structureHash else {
                 // The structure moved on (a reload is pending): the full pass writes the file.
                 return
             }
             if store.read() != rendered.text { try store.replace(with: rendered.text) }
-            fileDirty = false
+            // Slot changes made while rendering are written on the next tick.
+            fileDirty = slotChanges != changesBefore
         } catch {
             logger.error("config file not updated; will retry", [("reason", "\(error)")])
         }
+    }
+
+    /// Renders, unless the desired state and the slots are those of the last render: the render
+    /// is a function of them and the settings only, and an idle full pass at 10,000 tasks spent
+    /// most of its time rendering the config it already had.
+    private func renderMemoized(_ desired: DesiredState, _ plan: ReconcilePlan) throws -> RenderedConfig {
+        if let memo = lastRender, memo.matches(desired, plan) { return memo.config }
+        let config = try ConfigRenderer.render(desired: desired, plan: plan, templates: settings.templates, options: settings.render)
+        lastRender = RenderMemo(desired, plan, config)
+        return config
     }
 
     // MARK: - Vhost maps
@@ -589,11 +671,15 @@ public actor Reconciler {
 
     /// Plans and renders `desired` against the live state and says whether a reload is needed.
     private func prepare(_ desired: DesiredState, live: LiveState, identity: HAProxyIdentity?, socketProblem: String?) async -> SyncReport {
+        let planStart = clock()
         let plan = SlotPlanner.plan(desired: desired, live: live, history: history, now: clock())
         var report = SyncReport(desired: desired, plan: plan, rendered: nil, live: live, identity: identity)
+        let renderStart = clock()
+        report.timings.plan = renderStart - planStart
         let rendered: RenderedConfig
         do {
-            rendered = try ConfigRenderer.render(desired: desired, plan: plan, templates: settings.templates, options: settings.render)
+            rendered = try renderMemoized(desired, plan)
+            report.timings.render = clock() - renderStart
         } catch {
             report.error = "cannot render the config: \(error)"
             logger.error("config not rendered; HAProxy keeps its current config", [("reason", "\(error)")])
@@ -724,5 +810,31 @@ public struct TaskStatusUpdate: Sendable, Equatable {
         self.ports = ports
         self.ipAddresses = ipAddresses
         self.version = version
+    }
+}
+
+/// A rendered config and what the renderer read to make it: the services, and for each the slot
+/// count and slot contents of its backend plan.
+struct RenderMemo {
+    struct Slots: Equatable {
+        var slotCount: Int
+        var slots: [DesiredServer?]
+    }
+    var services: [Service]
+    var slots: [Slots?]
+    var config: RenderedConfig
+
+    init(_ desired: DesiredState, _ plan: ReconcilePlan, _ config: RenderedConfig) {
+        services = desired.services
+        slots = Self.slots(desired, plan)
+        self.config = config
+    }
+
+    static func slots(_ desired: DesiredState, _ plan: ReconcilePlan) -> [Slots?] {
+        desired.services.map { s in plan.backend(s.backend).map { Slots(slotCount: $0.slotCount, slots: $0.slots) } }
+    }
+
+    func matches(_ desired: DesiredState, _ plan: ReconcilePlan) -> Bool {
+        services == desired.services && slots == Self.slots(desired, plan)
     }
 }

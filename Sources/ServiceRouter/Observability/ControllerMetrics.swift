@@ -9,6 +9,7 @@ import Synchronization
 public final class ControllerMetrics: Sendable {
     struct State {
         var eventsByType: [String: Int] = [:]
+        var fullPasses = 0
         var commandsSent = 0
         var commandsFailed = 0
         var reloadsByReason: [String: Int] = [:]
@@ -31,6 +32,11 @@ public final class ControllerMetrics: Sendable {
     /// Reloads done so far (all reasons).
     public var reloadCount: Int { state.withLock { $0.reloadsByReason.values.reduce(0, +) } }
 
+    /// Full passes begun so far, and runtime commands sent (benchmarks, tests).
+    public var fullPasses: Int { state.withLock { $0.fullPasses } }
+    public var commandsSent: Int { state.withLock { $0.commandsSent } }
+
+    func fullPass() { state.withLock { $0.fullPasses += 1 } }
     func event(_ type: String) { state.withLock { $0.eventsByType[type, default: 0] += 1 } }
     func commands(sent: Int, failed: Int) { state.withLock { $0.commandsSent += sent; $0.commandsFailed += failed } }
     func reload(reason: String) { state.withLock { $0.reloadsByReason[reason, default: 0] += 1 } }

@@ -24,6 +24,14 @@ public enum MarathonDecoding {
     /// `{"apps":[...]}`, `{"app":{...}}`, a single app object, or a bare array of apps.
     /// A malformed app is reported in `skipped`; a malformed document throws.
     public static func apps(from data: some DataProtocol) throws -> (apps: [MarathonApp], skipped: [SkippedApp]) {
+        // Well-formed payloads (nearly all) are read straight from their bytes; anything else comes
+        // here, where JSONDecoder and the lenient types below decide (and explain what is wrong).
+        if let decoded = FastAppsDecoding.apps(data) { return decoded }
+        return try appsDecodable(from: data)
+    }
+
+    /// The general path: JSONDecoder and the lenient wire types.
+    static func appsDecodable(from data: some DataProtocol) throws -> (apps: [MarathonApp], skipped: [SkippedApp]) {
         let bytes = Data(data)
         let root: RootDocument
         do {
@@ -143,8 +151,9 @@ private struct Lenient<T: Decodable>: Decodable {
 }
 
 /// A number Marathon may write as an integer or a float (`"instances": 1.0` happens).
-private struct FlexibleInt: Decodable {
+struct FlexibleInt: Decodable {
     var value: Int
+    init(value: Int) { self.value = value }
     init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
         if let i = try? c.decode(Int.self) {
@@ -159,7 +168,7 @@ private struct FlexibleInt: Decodable {
     }
 }
 
-private struct WireApp: Decodable {
+struct WireApp: Decodable {
     var id: String
     var labels: [String: String]?
     var instances: FlexibleInt?
@@ -244,7 +253,7 @@ private struct WireApp: Decodable {
     }
 }
 
-private struct WireHealthCheck: Decodable {
+struct WireHealthCheck: Decodable {
     var `protocol`: String?
     var path: String?
     var portIndex: FlexibleInt?
@@ -267,7 +276,7 @@ private struct WireHealthCheck: Decodable {
     }
 }
 
-private struct WireTask: Decodable {
+struct WireTask: Decodable {
     var id: String
     var appId: String?
     var host: String?

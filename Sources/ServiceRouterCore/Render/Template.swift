@@ -22,6 +22,12 @@ public struct Template: Sendable, Equatable {
     }
 
     public func render(_ values: [String: String]) throws -> String {
+        if let fast = try renderASCII(values) { return fast }
+        return try renderCharacters(values)
+    }
+
+    /// Any text, Character by Character (`renderASCII` is the same on ASCII text, faster).
+    func renderCharacters(_ values: [String: String]) throws -> String {
         var out = ""
         out.reserveCapacity(text.utf8.count + 64)
         var i = text.startIndex
@@ -62,9 +68,16 @@ public struct Template: Sendable, Equatable {
         return out
     }
 
+    /// ASCII letters, digits and `_`, not starting with a digit. On bytes: `Character.isLetter`
+    /// looks up Unicode properties, and this runs for every placeholder of every server line.
     static func isIdentifier(_ s: Substring) -> Bool {
-        guard let f = s.first, f.isLetter || f == "_" else { return false }
-        return s.allSatisfy { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "_" }
+        var first = true
+        for b in s.utf8 {
+            let letter = (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x5F
+            guard letter || (!first && b >= 0x30 && b <= 0x39) else { return false }
+            first = false
+        }
+        return !first
     }
 
     /// The placeholders a template uses (for validation and docs).

@@ -69,9 +69,13 @@ public struct LiveState: Sendable, Equatable {
     public init(servers: [LiveServer] = []) {
         var backends: [ProxyName: [LiveServer]] = [:]
         var order: [ProxyName] = []
-        for s in servers {
-            if backends[s.backend] == nil { order.append(s.backend) }
-            backends[s.backend, default: []].append(s)
+        // HAProxy lists a backend's servers together: group runs, one dictionary access per run.
+        var runStart = 0
+        for i in servers.indices where i + 1 == servers.count || servers[i + 1].backend != servers[i].backend {
+            let name = servers[i].backend
+            if backends[name] == nil { order.append(name) }
+            backends[name, default: []].append(contentsOf: servers[runStart...i])
+            runStart = i + 1
         }
         self.backends = backends
         self.backendOrder = order
@@ -110,6 +114,98 @@ public struct ParseError: Error, Sendable, Equatable, CustomStringConvertible {
 public enum RuntimeReplyParsers {
     /// `show servers state [<backend>]`, format version 1.
     public static func serversState(_ text: String) throws -> LiveState {
+        // HAProxy writes ASCII: parse its bytes (25,000 rows in ~1/10 of the time the
+        // Character-based reading took). Anything else takes the Character-based path, whose
+        // grapheme rules the byte parser only matches on ASCII.
+        var text = text
+        if let state = try text.withUTF8({ try serversStateASCII($0) }) { return state }
+        return try serversStateCharacters(text)
+    }
+
+    /// nil when the text is not all ASCII.
+    static func serversStateASCII(_ bytes: UnsafeBufferPointer<UInt8>) throws -> LiveState? {
+        guard !bytes.contains(where: { $0 >= 0x80 }) else { return nil }
+        var servers: [LiveServer] = []
+        var sawVersion = false
+        var lineNo = 0
+        var lastBackend: (bytes: Slice<UnsafeBufferPointer<UInt8>>, name: ProxyName)?
+        var fields: [Slice<UnsafeBufferPointer<UInt8>>] = []
+        fields.reserveCapacity(32)
+        var start = 0
+        // As the Character-based split: lines end with "\n" or "\r\n" (one Character), and then
+        // one more trailing "\r" is dropped.
+        while start <= bytes.count {
+            let end = bytes[start...].firstIndex(of: 0x0A) ?? bytes.count
+            defer { start = end + 1 }
+            lineNo += 1
+            var line = bytes[start..<end]
+            if end < bytes.count, line.last == 0x0D { line = line.dropLast() }
+            if line.last == 0x0D { line = line.dropLast() }
+            if line.isEmpty || line.first == 0x23 { continue }  // "#"
+            if !sawVersion {
+                guard line.count == 1, line.first == 0x31 else {  // "1"
+                    throw ParseError(what: "show servers state", line: lineNo, reason: "expected format version 1, got \(ValidationError.quoted(String(decoding: line, as: UTF8.self)))")
+                }
+                sawVersion = true
+                continue
+            }
+            fields.removeAll(keepingCapacity: true)
+            var i = line.startIndex
+            while i < line.endIndex {
+                while i < line.endIndex && line[i] == 0x20 { i += 1 }
+                let fieldStart = i
+                while i < line.endIndex && line[i] != 0x20 { i += 1 }
+                if i > fieldStart { fields.append(line[fieldStart..<i]) }
+            }
+            guard fields.count >= 19 else {
+                throw ParseError(what: "show servers state", line: lineNo, reason: "expected at least 19 fields, got \(fields.count)")
+            }
+            let beName: ProxyName?
+            if let last = lastBackend, last.bytes.elementsEqual(fields[1]) {
+                beName = last.name
+            } else {
+                beName = try? ProxyName(String(decoding: fields[1], as: UTF8.self))
+                if let beName { lastBackend = (fields[1], beName) }
+            }
+            guard let beName, let srvName = try? ProxyName(String(decoding: fields[3], as: UTF8.self)),
+                  let srvID = int(fields[2]), let op = int(fields[5]), let admin = int(fields[6]), let uweight = int(fields[7]),
+                  let iweight = int(fields[8]), let check = int(fields[10]), let port = int(fields[18]) else {
+                throw ParseError(what: "show servers state", line: lineNo, reason: "unexpected field value in \(ValidationError.quoted(String(decoding: line, as: UTF8.self)))")
+            }
+            servers.append(LiveServer(backend: beName, name: srvName, serverID: srvID, address: String(decoding: fields[4], as: UTF8.self),
+                                      port: port, operationalState: op, adminFlags: admin, userWeight: uweight, initialWeight: iweight,
+                                      checkStatus: check, checkPort: fields.count > 21 ? int(fields[21]) ?? 0 : 0))
+        }
+        if !sawVersion && bytes.contains(where: { $0 != 0x20 && $0 != 0x09 }) {
+            let text = String(decoding: bytes, as: UTF8.self)
+            throw ParseError(what: "show servers state", line: 1, reason: "no format version line: \(ValidationError.quoted(String(text.prefix(80))))")
+        }
+        return LiveState(servers: servers)
+    }
+
+    /// `Int(_: Substring)` on ASCII bytes: an optional sign, then decimal digits; nil on overflow.
+    static func int(_ b: Slice<UnsafeBufferPointer<UInt8>>) -> Int? {
+        var i = b.startIndex
+        var negative = false
+        if i < b.endIndex, b[i] == 0x2B || b[i] == 0x2D {  // "+", "-"
+            negative = b[i] == 0x2D
+            i += 1
+        }
+        guard i < b.endIndex else { return nil }
+        var value = 0
+        while i < b.endIndex {
+            let d = b[i] &- 0x30
+            guard d <= 9 else { return nil }
+            let (m, o1) = value.multipliedReportingOverflow(by: 10)
+            let (a, o2) = negative ? m.subtractingReportingOverflow(Int(d)) : m.addingReportingOverflow(Int(d))
+            guard !o1, !o2 else { return nil }
+            value = a
+            i += 1
+        }
+        return value
+    }
+
+    static func serversStateCharacters(_ text: String) throws -> LiveState {
         var servers: [LiveServer] = []
         var sawVersion = false
         var lineNo = 0

@@ -143,22 +143,32 @@ public struct RuntimeReplySplitter: Sendable {
     public init() {}
 
     public mutating func feed(_ bytes: some Sequence<UInt8>) {
-        for b in bytes {
-            if b == 0x0A {
-                if current.count == lineStart {
-                    // An empty line: the reply ends here.
-                    var text = current
-                    if text.last == 0x0A { text.removeLast() }
-                    replies.append(String(decoding: text, as: UTF8.self))
-                    current.removeAll(keepingCapacity: true)
-                    lineStart = 0
-                } else {
-                    current.append(b)
-                    lineStart = current.count
-                }
-            } else {
-                current.append(b)
+        // Runs of bytes between newlines are copied at once: a `show servers state` of 25,000
+        // servers is 2 MB, which byte-by-byte appends took ~85 ms to split.
+        if bytes.withContiguousStorageIfAvailable({ feed(buffer: $0) }) == nil {
+            Array(bytes).withUnsafeBufferPointer { feed(buffer: $0) }
+        }
+    }
+
+    private mutating func feed(buffer: UnsafeBufferPointer<UInt8>) {
+        var start = 0
+        while start < buffer.count {
+            guard let newline = buffer[start...].firstIndex(of: 0x0A) else {
+                current.append(contentsOf: buffer[start...])
+                return
             }
+            if newline > start { current.append(contentsOf: buffer[start..<newline]) }
+            if current.count == lineStart {
+                // An empty line: the reply ends here (without the newline before it).
+                let end = current.last == 0x0A ? current.count - 1 : current.count
+                replies.append(String(decoding: current[..<end], as: UTF8.self))
+                current.removeAll(keepingCapacity: true)
+                lineStart = 0
+            } else {
+                current.append(0x0A)
+                lineStart = current.count
+            }
+            start = newline + 1
         }
     }
 

@@ -86,6 +86,10 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
     public static func < (a: IPAddress, b: IPAddress) -> Bool { a.text < b.text }
 
     static func parseV4(_ s: String) -> String? {
+        // Almost every address is already canonical (four 0-255 numbers, no leading zero): then
+        // the text is the answer, without splitting or allocating (100,000 parses per full pass
+        // at 10,000 tasks).
+        if isCanonicalV4(s.utf8) { return s }
         let parts = s.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 4 else { return nil }
         var out: [String] = []
@@ -95,6 +99,26 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
             out.append(String(v))
         }
         return out.joined(separator: ".")
+    }
+
+    /// Four dot-separated decimal numbers 0-255 without leading zeros: what `parseV4` would
+    /// return unchanged.
+    static func isCanonicalV4(_ u: String.UTF8View) -> Bool {
+        var dots = 0, digits = 0, value = 0, leadingZero = false
+        for b in u {
+            if b == 0x2E {
+                guard digits > 0, !(leadingZero && digits > 1), value <= 255 else { return false }
+                dots += 1
+                digits = 0
+                value = 0
+                continue
+            }
+            guard b >= 0x30 && b <= 0x39, digits < 3 else { return false }
+            if digits == 0 { leadingZero = b == 0x30 }
+            value = value * 10 + Int(b - 0x30)
+            digits += 1
+        }
+        return dots == 3 && digits > 0 && !(leadingZero && digits > 1) && value <= 255
     }
 
     static func isValidV6(_ s: String) -> Bool {

@@ -106,16 +106,21 @@ extension RuntimeAPI {
     public func liveState(backends: [ProxyName]? = nil) async throws -> LiveState {
         let commands: [RuntimeCommand] = backends.map { $0.map { .showServersState(backend: $0) } } ?? [.showServersState(backend: nil)]
         guard !commands.isEmpty else { return LiveState() }
-        var servers: [LiveServer] = []
+        var states: [LiveState] = []
         for reply in try await execute(commands) {
             // "Can't find backend." for a backend that is not live: it simply has no servers.
             if reply.failure != nil { continue }
             do {
-                let state = try RuntimeReplyParsers.serversState(reply.text)
-                for name in state.backendOrder { servers += state.backends[name] ?? [] }
+                states.append(try RuntimeReplyParsers.serversState(reply.text))
             } catch {
                 throw RuntimeSocketError(socket: path, reason: "\(error)")
             }
+        }
+        // One reply (every backend at once) is already grouped; only several are merged.
+        if states.count == 1 { return states[0] }
+        var servers: [LiveServer] = []
+        for state in states {
+            for name in state.backendOrder { servers += state.backends[name] ?? [] }
         }
         return LiveState(servers: servers)
     }
