@@ -3,7 +3,7 @@ import Foundation
 /// What to run and how big. `smoke` shrinks everything to a few seconds (the test suite runs it).
 public struct BenchOptions: Sendable {
     public enum Scenario: String, Sendable, CaseIterable {
-        case convergence, churn, scale, all
+        case convergence, churn, scale, vhost, all
     }
 
     public var scenario: Scenario = .all
@@ -21,6 +21,8 @@ public struct BenchOptions: Sendable {
     /// Scale: task changes measured at full size, and idle full resyncs.
     public var scaleChanges = 100
     public var resyncRuns = 7
+    /// Vhost: label changes that move an app to a new virtual host.
+    public var vhostMoves = 20
     /// Seconds a killed task keeps serving (TASK_KILLING) before TASK_KILLED.
     public var killGrace = 0.5
     public var smoke = false
@@ -44,18 +46,19 @@ public struct BenchOptions: Sendable {
         o.loadRate = 50
         o.scaleChanges = 6
         o.resyncRuns = 3
+        o.vhostMoves = 3
         o.killGrace = 1
         o.placement = placement
         return o
     }
 
     public var runs: Set<Scenario> {
-        scenario == .all ? [.convergence, .churn, .scale] : [scenario]
+        scenario == .all ? [.convergence, .churn, .scale, .vhost] : [scenario]
     }
 
     public static let usage = """
         usage: servicerouter-bench [options]
-          --scenario S         convergence | churn | scale | all (default all)
+          --scenario S         convergence | churn | scale | vhost | all (default all)
           --replacements N     convergence: task replacements measured (default 200)
           --duration S         churn: seconds of load and churn per mode (default 60)
           --change-rate N      churn: task replacements per second (default 10)
@@ -64,6 +67,7 @@ public struct BenchOptions: Sendable {
           --tasks-per-app N    scale and convergence: tasks per app (default 10)
           --scale-changes N    scale: task changes measured at full size (default 100)
           --resyncs N          scale: idle full resyncs measured (default 7)
+          --vhost-moves N      vhost: HAPROXY_0_VHOST changes measured (default 20)
           --smoke              a seconds-long version of everything (small counts, short durations)
           --json FILE          also write the results as JSON
           --in-process-sim     run the simulator in this process (default: a child process, so the
@@ -96,7 +100,7 @@ public struct BenchOptions: Sendable {
             case "--in-process-sim": o.placement = .inProcess
             case "-h", "--help": throw BenchError("")
             case "--scenario", "--replacements", "--duration", "--change-rate", "--load-rate", "--apps", "--tasks-per-app",
-                 "--scale-changes", "--resyncs", "--json", "--haproxy-bin":
+                 "--scale-changes", "--resyncs", "--vhost-moves", "--json", "--haproxy-bin":
                 explicit[arg] = try inline ?? value(arg)
             default: throw BenchError("unknown option \(arg)")
             }
@@ -117,7 +121,7 @@ public struct BenchOptions: Sendable {
             return n
         }
         if let s = explicit["--scenario"] {
-            guard let sc = Scenario(rawValue: s) else { throw BenchError("--scenario: expected convergence, churn, scale or all") }
+            guard let sc = Scenario(rawValue: s) else { throw BenchError("--scenario: expected convergence, churn, scale, vhost or all") }
             o.scenario = sc
         }
         o.replacements = try int("--replacements", 1...100_000) ?? o.replacements
@@ -128,6 +132,7 @@ public struct BenchOptions: Sendable {
         o.tasksPerApp = try int("--tasks-per-app", 1...100) ?? o.tasksPerApp
         o.scaleChanges = try int("--scale-changes", 1...10_000) ?? o.scaleChanges
         o.resyncRuns = try int("--resyncs", 1...1000) ?? o.resyncRuns
+        o.vhostMoves = try int("--vhost-moves", 1...1000) ?? o.vhostMoves
         o.jsonPath = explicit["--json"]
         o.haproxyBinary = explicit["--haproxy-bin"] ?? o.haproxyBinary
         return o

@@ -47,6 +47,7 @@ public struct BenchResults: Sendable, Codable {
     public var scale: ScaleResult?
     public var convergence: ConvergenceResult?
     public var churn: ChurnResult?
+    public var vhost: VhostResult?
     public var checks: [Check]
 
     public var correctnessPassed: Bool { checks.allSatisfy { $0.kind != .correctness || $0.passed } }
@@ -93,6 +94,9 @@ public enum BenchRunner {
         if runs.contains(.churn) {
             results.churn = try await ChurnScenario.run(o)
         }
+        if runs.contains(.vhost) {
+            results.vhost = try await VhostScenario.run(o)
+        }
         results.seconds = Monotonic.now() - started
         results.checks = checks(results)
         return results
@@ -121,6 +125,13 @@ public enum BenchRunner {
             out.append(Check(kind: .correctness, name: "churn (servicerouter): reloads", target: "0", measured: String(sr.reloads), passed: sr.reloads == 0))
             out.append(Check(kind: .correctness, name: "churn (servicerouter): never below 2 running tasks", target: "≥ 2",
                              measured: String(sr.minRunningBeforeKill - 1), passed: sr.minRunningBeforeKill - 1 >= 2))
+        }
+        if let v = r.vhost {
+            out.append(Check(kind: .correctness, name: "vhost: moves routed (new host served, old host dropped)", target: "\(v.moves)",
+                             measured: String(v.moves - v.unrouted), passed: v.unrouted == 0))
+            out.append(Check(kind: .correctness, name: "vhost: reloads", target: "0", measured: String(v.reloads), passed: v.reloads == 0))
+            out.append(Check(kind: .correctness, name: "vhost: failed requests on the service port", target: "0",
+                             measured: "\(v.failed) of \(v.requests)", passed: v.failed == 0 && v.requests > 0))
         }
         if let s = r.scale {
             out.append(Check(kind: .correctness, name: "scale: runtime commands on an idle resync", target: "0",

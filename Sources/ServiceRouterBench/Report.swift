@@ -71,6 +71,15 @@ public enum BenchReport {
             }
             s += "\n"
         }
+        if let v = r.vhost {
+            s += "VHOST — \(v.moves) moves of an app's HAPROXY_0_VHOST (PUT /v2/apps, which also rolls its tasks)\n"
+            var rows: [[String]] = [["", "median ms", "p99 ms", "n"]]
+            rows.append(["label change → new host routed"] + dist(v.changeToNewHostRouted))
+            rows.append(["label change → old host no longer routed"] + dist(v.changeToOldHostGone))
+            s += table(rows)
+            s += "  reloads: \(v.reloads); full passes: \(v.fullPasses); not routed within 15 s: \(v.unrouted); "
+            s += "service-port load: \(v.requests) requests, \(v.failed) failed\(v.lastFailure.map { " (last: \($0))" } ?? "")\n\n"
+        }
         var rows: [[String]] = [["check", "target", "measured", ""]]
         for c in r.checks {
             rows.append([c.name, c.target, c.measured, c.passed ? "ok" : (c.kind == .correctness ? "FAILED" : "MISSED")])

@@ -37,6 +37,13 @@ struct BenchmarkSmokeTests {
         #expect(churn.reloadAlways.reloads > 0, "\(report)")
         #expect(churn.reloadAlways.fastPathBatches == 0)
 
+        // A vhost label change is applied through the vhost map, without a reload.
+        let vhost = try #require(results.vhost, "\(report)")
+        #expect(vhost.moves == 3)
+        #expect(vhost.unrouted == 0, "every new host routed, every old one dropped\n\(report)")
+        #expect(vhost.reloads == 0, "\(report)")
+        #expect(vhost.failed == 0, "\(vhost.lastFailure ?? "")\n\(report)")
+
         #expect(results.correctnessPassed, "\(report)")
         // The machine-readable form round-trips.
         let decoded = try JSONDecoder().decode(BenchResults.self, from: Data(try results.json().utf8))

@@ -114,9 +114,11 @@ final class SimulatorHost: @unchecked Sendable {
 
     // MARK: - REST
 
-    private func request(_ method: String, _ path: String, timeout: Double = 10) async throws -> HTTPResponse {
+    private func request(_ method: String, _ path: String, body: [UInt8] = [], timeout: Double = 10) async throws -> HTTPResponse {
         guard let u = URL(string: url + path) else { throw BenchError("bad URL \(url + path)") }
-        let r = try await http.send(HTTPRequest(method: method, url: u, headers: ["Accept": "application/json"]), timeout: timeout)
+        var headers: HTTPHeaders = ["Accept": "application/json"]
+        if !body.isEmpty { headers.set("Content-Type", "application/json") }
+        let r = try await http.send(HTTPRequest(method: method, url: u, headers: headers, body: body), timeout: timeout)
         guard r.status == 200 else { throw BenchError("\(method) \(path): HTTP \(r.status) \(r.text.prefix(200))") }
         return r
     }
@@ -127,6 +129,22 @@ final class SimulatorHost: @unchecked Sendable {
         let r = try await request("POST", "/_sim/apps\(appId)/replace")
         struct Answer: Decodable { var killed: String }
         return try JSONDecoder().decode(Answer.self, from: Data(r.body)).killed
+    }
+
+    /// Replaces the app's labels (PUT /v2/apps/<id>, as an operator would): a new app version,
+    /// which Marathon deploys by replacing the tasks.
+    func updateLabels(_ appId: String, _ labels: [String: String]) async throws {
+        let body = try JSONSerialization.data(withJSONObject: ["labels": labels], options: [.sortedKeys])
+        _ = try await request("PUT", "/v2/apps\(appId)", body: Array(body))
+    }
+
+    /// True when Marathon runs no deployment (an app with one in progress refuses changes).
+    func idle() async throws -> Bool {
+        let r = try await request("GET", "/v2/deployments")
+        guard let list = try JSONSerialization.jsonObject(with: Data(r.body)) as? [Any] else {
+            throw BenchError("GET /v2/deployments: not a JSON array")
+        }
+        return list.isEmpty
     }
 
     func tasks(_ appId: String) async throws -> [MarathonTask] {
