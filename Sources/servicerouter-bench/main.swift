@@ -1,7 +1,10 @@
 // servicerouter-bench: arguments → the benchmark runner (Sources/ServiceRouterBench).
 import Foundation
 import ServiceRouterBench
+import ServiceRouterIO
 
+// As `servicerouter` does: the controller's memory is measured as it runs there.
+MallocTuning.limitArenas()
 let arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.first == "_sim" {
     // The simulator as a child process (the benchmarks start it; not for direct use).

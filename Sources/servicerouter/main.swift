@@ -1,2 +1,5 @@
 import ServiceRouter
+import ServiceRouterIO
+
+MallocTuning.limitArenas()
 await ServiceRouterMain.run(CommandLine.arguments)

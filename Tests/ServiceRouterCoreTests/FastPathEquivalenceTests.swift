@@ -204,4 +204,39 @@ struct FastPathEquivalenceTests {
         }
         #expect(fast > 200, "some mutations stay well-formed and take the fast path (\(fast))")
     }
+
+    // MARK: - Server line check
+
+    /// The Character-level check the renderer used before, plus the stricter "no carriage return".
+    static func slowIsServerLine(_ text: String, _ expected: String) -> Bool {
+        func trim(_ s: String, _ set: String) -> String {
+            var v = Substring(s)
+            while let f = v.first, set.contains(f) { v = v.dropFirst() }
+            while let l = v.last, set.contains(l) { v = v.dropLast() }
+            return String(v)
+        }
+        return (trim(text, " \t").hasPrefix(expected + " ") || trim(text, " \t\n") == expected)
+            && text.hasSuffix("\n") && text.dropLast().allSatisfy({ $0 != "\n" }) && !text.unicodeScalars.contains("\r")
+    }
+
+    @Test func serverLineCheckMatchesTheCharacterCheck() {
+        var rng = SplitMix64(seed: 21)
+        let expected = "server s1 10.0.0.1:31000"
+        let pieces = [expected, " ", "\t", "\n", "\r", "\r\n", "check", "x", "server s1", " 10.0.0.1:31000", "é"]
+        var accepted = 0
+        for n in 0..<5000 {
+            // Every other text starts like a server line, so both verdicts are common.
+            let head = n % 2 == 0 ? Self.randomText(&rng, alphabet: [" ", "\t", ""], length: 0...2) + expected : ""
+            let text = head + Self.randomText(&rng, alphabet: pieces, length: 0...4)
+            let fast = ConfigRenderer.isServerLine(text, startingWith: expected)
+            #expect(fast == Self.slowIsServerLine(text, expected), "\(text.debugDescription)")
+            if fast { accepted += 1 }
+        }
+        #expect(accepted > 50, "some random lines are server lines (\(accepted))")
+        #expect(ConfigRenderer.isServerLine("  server s1 10.0.0.1:31000 check\n", startingWith: expected))
+        #expect(ConfigRenderer.isServerLine("server s1 10.0.0.1:31000\t \n", startingWith: expected))
+        #expect(!ConfigRenderer.isServerLine("server s1 10.0.0.1:310001\n", startingWith: expected))
+        #expect(!ConfigRenderer.isServerLine("server s1 10.0.0.1:31000 check\r\n", startingWith: expected))
+        #expect(!ConfigRenderer.isServerLine("server s1 10.0.0.1:31000\nacl x\n", startingWith: expected))
+    }
 }
