@@ -105,7 +105,7 @@ public final class LoadGenerator: Sendable {
             let now = Monotonic.now()
             if next > now { usleep(useconds_t(min(next - now, 0.05) * 1e6)); continue }
             next = max(next + interval, now - 1)
-            let result = request(target, reusing: &connection)
+            let result = Self.request(target, reusing: &connection)
             counts.withLock { all in
                 switch result {
                 case .success(let task):
@@ -121,7 +121,9 @@ public final class LoadGenerator: Sendable {
         connection?.close()
     }
 
-    private func request(_ t: Target, reusing connection: inout Connection?) -> Result<String?, LoadFailure> {
+    /// One GET to `t` (on `connection` when it is open, which is kept for the next request unless
+    /// the response closes it): the `X-Task-Id` of a 200 answer, or why there was none. Blocking.
+    public static func request(_ t: Target, reusing connection: inout Connection?) -> Result<String?, LoadFailure> {
         let reused = connection != nil
         switch exchange(t, &connection) {
         case .failure(let f) where reused && f.beforeResponse:
@@ -132,13 +134,13 @@ public final class LoadGenerator: Sendable {
         }
     }
 
-    struct LoadFailure: Error, CustomStringConvertible {
-        var description: String
+    public struct LoadFailure: Error, CustomStringConvertible, Sendable {
+        public var description: String
         /// Nothing of a response arrived (the request may not have been processed).
-        var beforeResponse: Bool
+        public var beforeResponse: Bool
     }
 
-    private func exchange(_ t: Target, _ connection: inout Connection?) -> Result<String?, LoadFailure> {
+    private static func exchange(_ t: Target, _ connection: inout Connection?) -> Result<String?, LoadFailure> {
         var gotBytes = false
         do {
             if connection == nil { connection = try Connection.tcp(host: "127.0.0.1", port: t.port, timeout: 2) }

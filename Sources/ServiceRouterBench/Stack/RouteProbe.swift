@@ -1,4 +1,5 @@
 import Foundation
+import ServiceRouter
 import ServiceRouterCore
 import ServiceRouterIO
 import Synchronization
@@ -111,62 +112,8 @@ final class RouteProbe: Sendable {
         }
     }
 
-    private struct Failure: Error, CustomStringConvertible {
-        var description: String
-        var beforeResponse: Bool
-    }
-
-    private func request(_ connection: inout Connection?) -> Result<String?, Failure> {
-        let reused = connection != nil
-        let r = exchange(&connection)
-        if case .failure(let f) = r, reused, f.beforeResponse {
-            // HAProxy closed the idle keep-alive connection (timeout http-keep-alive): retry once.
-            return exchange(&connection)
-        }
-        return r
-    }
-
-    private func exchange(_ connection: inout Connection?) -> Result<String?, Failure> {
-        var gotBytes = false
-        do {
-            if connection == nil { connection = try Connection.tcp(host: "127.0.0.1", port: port, timeout: 2) }
-            guard let conn = connection else { throw Failure(description: "no connection", beforeResponse: true) }
-            try conn.write("GET / HTTP/1.1\r\nHost: \(host)\r\n\r\n")
-            var parser = HTTPResponseParser()
-            var status = 0
-            var task: String?
-            var close = false
-            while true {
-                let chunk = try conn.read(timeout: 5)
-                let parts: [HTTPResponsePart]
-                if let chunk {
-                    gotBytes = true
-                    parts = try parser.feed(chunk)
-                } else {
-                    guard gotBytes else { throw Failure(description: "connection closed before a response", beforeResponse: true) }
-                    parts = try parser.finish()
-                    close = true
-                }
-                for part in parts {
-                    switch part {
-                    case .head(let h):
-                        status = h.status
-                        task = h.headers["X-Task-Id"]
-                        if h.headers["Connection"]?.lowercased() == "close" { close = true }
-                    case .body: break
-                    case .end:
-                        if close { connection = nil }
-                        return status == 200 ? .success(task) : .failure(Failure(description: "HTTP \(status)", beforeResponse: false))
-                    }
-                }
-                if chunk == nil { throw Failure(description: "connection closed mid-response", beforeResponse: false) }
-            }
-        } catch let f as Failure {
-            connection = nil
-            return .failure(f)
-        } catch {
-            connection = nil
-            return .failure(Failure(description: "\(error)", beforeResponse: !gotBytes))
-        }
+    /// One request on the probe's keep-alive connection (the load generator's client).
+    private func request(_ connection: inout Connection?) -> Result<String?, LoadGenerator.LoadFailure> {
+        LoadGenerator.request(.init(name: "route probe", port: port, host: host, keepAlive: true), reusing: &connection)
     }
 }
