@@ -103,7 +103,7 @@ enum RunCommand {
                 for await happening in stream {
                     switch happening {
                     case .connected(let url):
-                        logger.info("event stream connected", [("url", url.redacted)])
+                        // The client logs the connection (one line, without the event-type query).
                         continuation.yield(.connected(url.redacted))
                     case .disconnected(let reason, let retryIn):
                         logger.warning("event stream disconnected", [("reason", reason), ("retry_in_s", String(format: "%.1f", retryIn))])

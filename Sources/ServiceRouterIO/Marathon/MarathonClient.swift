@@ -236,7 +236,7 @@ public struct MarathonClient: Sendable {
                         guard head.status == 200 else {
                             return Outcome(reason: "\(Self.brief(url)): HTTP \(head.status) \(head.reason)", deliveredData: false)
                         }
-                        logger.info("Marathon event stream connected", [("url", Self.brief(url))])
+                        logger.info("event stream connected", [("url", Self.brief(url))])
                         continuation.yield(.connected(url))
                     case .body(let bytes):
                         delivered = true
