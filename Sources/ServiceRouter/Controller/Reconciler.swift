@@ -333,6 +333,7 @@ public actor Reconciler {
             report.error = outcome.error
             if outcome.reloaded {
                 // Read the new worker back and fix whatever differs (normally nothing).
+                await waitForNewWorker(replacing: outcome.oldPid)
                 if let after = try? await runtime.liveState() {
                     report.live = after
                     plan = SlotPlanner.plan(desired: desired, live: after, history: history, now: clock())
@@ -653,6 +654,8 @@ public actor Reconciler {
         var written = false
         var reloaded = false
         var error: String?
+        /// The worker the reload replaced, when known.
+        var oldPid: Int?
     }
 
     enum CandidateCheck {
@@ -774,6 +777,7 @@ public actor Reconciler {
         do {
             let result = try await control.reload(runtime: runtime, timeout: settings.reloadTimeout)
             outcome.reloaded = true
+            outcome.oldPid = result.oldPid
             let key = reasons.first.map(Self.reasonKey) ?? "other"
             metrics.reload(reason: key)
             logger.info("HAProxy reloaded", [("reason", reasonText), ("old_pid", result.oldPid.map(String.init) ?? "-"),
@@ -790,6 +794,19 @@ public actor Reconciler {
             }
         }
         return outcome
+    }
+
+    /// For a moment after a reload, the old worker may still accept connections on the shared
+    /// runtime socket: a read-back it answered would be planned against the old state (and the
+    /// identity it gives would look like a restart behind our back). Waits, briefly and bounded,
+    /// until the socket answers from another process.
+    private func waitForNewWorker(replacing oldPid: Int?) async {
+        guard let oldPid else { return }
+        for _ in 0..<50 {
+            guard let now = try? await runtime.identity(), now.pid == oldPid else { return }
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        logger.warning("the replaced HAProxy worker still answers on the runtime socket after 1 s", [("pid", String(oldPid))])
     }
 
     /// A short label for the reload-reason metric.
