@@ -91,6 +91,10 @@ public actor Reconciler {
     private(set) var apps: [String: MarathonApp] = [:]
     private var health: [String: Bool] = [:]
     private var desired = DesiredState()
+    /// Positions in `desired.services` by app id, rebuilt when a full pass replaces `desired` (the
+    /// fast path edits services in place, in the same order): the fast path looks up the services
+    /// of one app among thousands on every batch.
+    private var servicesByApp: [String: [Int]] = [:]
     /// The slot assignment in effect, by backend (from the last plans).
     private var assignment: [ProxyName: BackendPlan] = [:]
     private var history = SlotHistory()
@@ -286,6 +290,7 @@ public actor Reconciler {
             break
         }
         self.desired = desired
+        indexServices()
         var plan = report.plan
         let rendered = report.rendered!
         let candidateValidated = !report.reloadReasons.isEmpty || socketProblem != nil
@@ -419,7 +424,7 @@ public actor Reconciler {
         var backends: [ProxyName] = []
         for id in appIds.sorted() {
             guard let app = apps[id] else { return .needsFullSync("app \(id) is not known yet") }
-            let old = desired.services.filter { $0.appId == id }
+            let old = (servicesByApp[id] ?? []).map { desired.services[$0] }
             let hosts = DesiredStateBuilder.hostsToResolve([app])
             let resolved = hosts.isEmpty ? [:] : await resolver.resolve(hosts)
             let rebuilt = DesiredStateBuilder.build(apps: [app], options: settings.routing, context: BuildContext(
@@ -463,7 +468,7 @@ public actor Reconciler {
             return .needsSnapshot("backend \(grown.backend) needs \(grown.slotCount) slots")
         }
         for s in services {
-            if let i = desired.services.firstIndex(where: { $0.backend == s.backend }) { desired.services[i] = s }
+            if let i = servicesByApp[s.appId]?.first(where: { desired.services[$0].backend == s.backend }) { desired.services[i] = s }
         }
         if settings.reloadAlways, !plan.commands.isEmpty {
             return .needsFullSync("reload-always mode")
@@ -643,11 +648,18 @@ public actor Reconciler {
     private func adopt(_ plan: ReconcilePlan) {
         history.record(plan, at: clock())
         for b in plan.backends { assignment[b.backend] = b }
-        let names = Set(desired.services.map(\.backend))
-        if assignment.count > names.count * 2 + 16 {
+        // Backends gone from the desired state are dropped now and then (not on every batch).
+        if assignment.count > desired.services.count * 2 + 16 {
+            let names = Set(desired.services.map(\.backend))
             assignment = assignment.filter { names.contains($0.key) }
             history.forget(backendsNotIn: names)
         }
+    }
+
+    private func indexServices() {
+        var index = [String: [Int]](minimumCapacity: desired.services.count)
+        for (i, s) in desired.services.enumerated() { index[s.appId, default: []].append(i) }
+        servicesByApp = index
     }
 
     private struct ReloadOutcome {

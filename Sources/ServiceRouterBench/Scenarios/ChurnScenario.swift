@@ -64,7 +64,7 @@ enum ChurnScenario {
             try await ScaleScenario.settle(stack.reconciler, quiet: 0.5, timeout: 60)
             controller.latencies.reset()
             let reloadsBefore = try await stack.reloadCount()
-            let syncsBefore = await stack.reconciler.metrics.fullPasses
+            let syncsBefore = stack.reconciler.metrics.fullPasses
 
             let load = LoadGenerator(targets: [
                 .init(name: "web keep-alive (vhost)", port: stack.httpPort, host: apps[0].vhost, keepAlive: true),
@@ -98,7 +98,7 @@ enum ChurnScenario {
             let processes = try await stack.haproxyProcesses()
             let counts = await load.finish()
             let reloads = try await stack.reloadCount() - reloadsBefore
-            let syncs = await stack.reconciler.metrics.fullPasses - syncsBefore
+            let syncs = stack.reconciler.metrics.fullPasses - syncsBefore
             let total = counts.values.reduce(0) { $0 + $1.total }
             let failed = counts.values.reduce(0) { $0 + $1.failed }
             let result = ChurnModeResult(

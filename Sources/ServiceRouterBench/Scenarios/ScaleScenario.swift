@@ -117,9 +117,9 @@ enum ScaleScenario {
         var idle: [[String: Double]] = []
         var idleCommands = 0, idleReloads = 0
         for _ in 0..<o.resyncRuns {
-            let sentBefore = await stack.reconciler.metrics.commandsSent
+            let sentBefore = stack.reconciler.metrics.commandsSent
             let p = try await pass(stack, reason: "benchmark: idle resync")
-            idleCommands += await stack.reconciler.metrics.commandsSent - sentBefore
+            idleCommands += stack.reconciler.metrics.commandsSent - sentBefore
             if p.report.reloaded { idleReloads += 1 }
             idle.append(phases(p))
         }
@@ -128,7 +128,7 @@ enum ScaleScenario {
 
         // 3. The controller on the event stream; its start-up pass is one more idle resync.
         o.progress("scale: \(o.scaleChanges) task changes through the event fast path")
-        let syncsBefore = await stack.reconciler.metrics.fullPasses
+        let syncsBefore = stack.reconciler.metrics.fullPasses
         // The once-a-second config file rewrite would run beside the batches and count in their
         // CPU: it is measured on its own below.
         var run = RunSettings()
@@ -136,7 +136,7 @@ enum ScaleScenario {
         stack.startController(run)
         guard let controller = stack.controller else { throw BenchError("controller not started") }
         try await waitUntil("the controller's start-up pass", timeout: 120, every: 0.05) {
-            await stack.reconciler.metrics.fullPasses > syncsBefore
+            stack.reconciler.metrics.fullPasses > syncsBefore
         }
         // The stream's `connected` resync may follow the start-up pass: let both finish.
         try await settle(stack.reconciler, quiet: 1.5, timeout: 120)
@@ -163,10 +163,10 @@ enum ScaleScenario {
         let rewrite = (wall: ms(Monotonic.now() - rewriteWall), cpu: ms(CPUClock.process() - rewriteCPU))
         await stack.stopController()
         // The convergence scenario continues with a controller as `run` starts it.
-        let syncsBeforeRestart = await stack.reconciler.metrics.fullPasses
+        let syncsBeforeRestart = stack.reconciler.metrics.fullPasses
         stack.startController()
         try await waitUntil("the controller's start-up pass", timeout: 120, every: 0.05) {
-            await stack.reconciler.metrics.fullPasses > syncsBeforeRestart
+            stack.reconciler.metrics.fullPasses > syncsBeforeRestart
         }
 
         return ScaleResult(
@@ -183,12 +183,12 @@ enum ScaleScenario {
 
     /// Waits until the reconciler has not started a full pass for `quiet` seconds.
     static func settle(_ reconciler: Reconciler, quiet: Double, timeout: Double) async throws {
-        var last = await reconciler.metrics.fullPasses
+        var last = reconciler.metrics.fullPasses
         var since = Monotonic.now()
         let deadline = Monotonic.now() + timeout
         while Monotonic.now() < deadline {
             try await Task.sleep(nanoseconds: 100_000_000)
-            let now = await reconciler.metrics.fullPasses
+            let now = reconciler.metrics.fullPasses
             if now != last {
                 last = now
                 since = Monotonic.now()

@@ -373,7 +373,7 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     static func start(_ executable: String, _ arguments: [String], log: String) throws -> ChildProcess {
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
