@@ -212,8 +212,7 @@ public actor Reconciler {
         var identity: HAProxyIdentity?
         var socketProblem: String?
         do {
-            identity = try await runtime.identity()
-            live = try await runtime.liveState()
+            (identity, live) = try await runtime.identifiedLiveState()
         } catch {
             socketProblem = "\(error)"
         }
@@ -338,17 +337,18 @@ public actor Reconciler {
             report.error = outcome.error
             if outcome.reloaded {
                 // Read the new worker back and fix whatever differs (normally nothing).
-                await waitForNewWorker(replacing: outcome.oldPid)
-                if let after = try? await runtime.liveState() {
-                    report.live = after
-                    plan = SlotPlanner.plan(desired: desired, live: after, history: history, now: clock())
+                if let after = await readBackNewWorker(replacing: outcome.oldPid) {
+                    report.live = after.live
+                    plan = SlotPlanner.plan(desired: desired, live: after.live, history: history, now: clock())
                     if !plan.commands.isEmpty {
                         report.failures += await send(plan.commands)
                         report.commands += plan.commands
                     }
                     adopt(plan)
+                    self.identity = after.identity
+                } else {
+                    self.identity = try? await runtime.identity()
                 }
-                self.identity = try? await runtime.identity()
             }
             timings.apply += lap()
         }
@@ -443,21 +443,11 @@ public actor Reconciler {
 
         let live: LiveState
         do {
-            var commands: [RuntimeCommand] = [.showInfo, .showEnv(name: RenderedConfig.structureVariableName)]
-            commands += backends.map { .showServersState(backend: $0) }
-            let replies = try await runtime.execute(commands)
-            let info = RuntimeReplyParsers.info(replies[0].text)
-            let now = HAProxyIdentity(pid: Int(info["Pid"] ?? "") ?? -1, startTime: Int(info["Start_time_sec"] ?? "") ?? 0,
-                                      structureHash: RuntimeReplyParsers.env(replies[1].text, name: RenderedConfig.structureVariable))
-            if now != identity {
-                return .needsFullSync("HAProxy changed behind our back (pid \(identity?.pid ?? 0) → \(now.pid))")
+            let read = try await runtime.identifiedLiveState(backends: backends)
+            if read.identity != identity {
+                return .needsFullSync("HAProxy changed behind our back (pid \(identity?.pid ?? 0) → \(read.identity.pid))")
             }
-            var servers: [LiveServer] = []
-            for r in replies.dropFirst(2) where r.failure == nil {
-                let s = try RuntimeReplyParsers.serversState(r.text)
-                for b in s.backendOrder { servers += s.backends[b] ?? [] }
-            }
-            live = LiveState(servers: servers)
+            live = read.live
         } catch {
             return .needsFullSync("cannot read HAProxy back: \(error)")
         }
@@ -808,17 +798,17 @@ public actor Reconciler {
         return outcome
     }
 
-    /// For a moment after a reload, the old worker may still accept connections on the shared
-    /// runtime socket: a read-back it answered would be planned against the old state (and the
-    /// identity it gives would look like a restart behind our back). Waits, briefly and bounded,
-    /// until the socket answers from another process.
-    private func waitForNewWorker(replacing oldPid: Int?) async {
-        guard let oldPid else { return }
+    /// The new worker's live state and identity after a reload. For a moment the replaced worker
+    /// may still accept connections on the shared runtime socket; a read it answered (its pid is
+    /// in the answer) is retried, briefly and bounded, instead of being planned against.
+    private func readBackNewWorker(replacing oldPid: Int?) async -> (identity: HAProxyIdentity, live: LiveState)? {
         for _ in 0..<50 {
-            guard let now = try? await runtime.identity(), now.pid == oldPid else { return }
+            guard let read = try? await runtime.identifiedLiveState() else { return nil }
+            if read.identity.pid != oldPid { return read }
             try? await Task.sleep(nanoseconds: 20_000_000)
         }
-        logger.warning("the replaced HAProxy worker still answers on the runtime socket after 1 s", [("pid", String(oldPid))])
+        logger.warning("the replaced HAProxy worker still answers on the runtime socket after 1 s", [("pid", String(oldPid ?? 0))])
+        return nil
     }
 
     /// A short label for the reload-reason metric.

@@ -104,10 +104,27 @@ public struct UnixRuntimeSocket: RuntimeAPI {
 extension RuntimeAPI {
     /// Reads the live servers (all backends, or only the given ones).
     public func liveState(backends: [ProxyName]? = nil) async throws -> LiveState {
-        let commands: [RuntimeCommand] = backends.map { $0.map { .showServersState(backend: $0) } } ?? [.showServersState(backend: nil)]
+        let commands = Self.serversStateCommands(backends)
         guard !commands.isEmpty else { return LiveState() }
+        return try mergedServersState(try await execute(commands))
+    }
+
+    /// The live servers and the identity of the worker that reported them, read on one connection
+    /// (while fewer than `commandsPerConnection` commands): for a moment after a reload the
+    /// replaced worker may still answer some connections, and state read from it must not pass
+    /// for the new worker's.
+    public func identifiedLiveState(backends: [ProxyName]? = nil) async throws -> (identity: HAProxyIdentity, live: LiveState) {
+        let replies = try await execute([.showInfo, .showEnv(name: RenderedConfig.structureVariableName)] + Self.serversStateCommands(backends))
+        return (try identity(replies[0], replies[1]), try mergedServersState(replies.dropFirst(2)))
+    }
+
+    private static func serversStateCommands(_ backends: [ProxyName]?) -> [RuntimeCommand] {
+        backends.map { $0.map { .showServersState(backend: $0) } } ?? [.showServersState(backend: nil)]
+    }
+
+    private func mergedServersState(_ replies: some Sequence<RuntimeReply>) throws -> LiveState {
         var states: [LiveState] = []
-        for reply in try await execute(commands) {
+        for reply in replies {
             // "Can't find backend." for a backend that is not live: it simply has no servers.
             if reply.failure != nil { continue }
             do {
@@ -128,12 +145,16 @@ extension RuntimeAPI {
     /// Which process is serving, and which config structure it loaded.
     public func identity() async throws -> HAProxyIdentity {
         let replies = try await execute([.showInfo, .showEnv(name: RenderedConfig.structureVariableName)])
-        let info = RuntimeReplyParsers.info(replies[0].text)
-        guard let pid = info["Pid"].flatMap({ Int($0) }) else {
-            throw RuntimeSocketError(socket: path, reason: "show info has no Pid: \(ValidationError.quoted(String(replies[0].text.prefix(80))))")
+        return try identity(replies[0], replies[1])
+    }
+
+    private func identity(_ info: RuntimeReply, _ env: RuntimeReply) throws -> HAProxyIdentity {
+        let fields = RuntimeReplyParsers.info(info.text)
+        guard let pid = fields["Pid"].flatMap({ Int($0) }) else {
+            throw RuntimeSocketError(socket: path, reason: "show info has no Pid: \(ValidationError.quoted(String(info.text.prefix(80))))")
         }
-        return HAProxyIdentity(pid: pid, startTime: info["Start_time_sec"].flatMap { Int($0) } ?? 0,
-                               structureHash: RuntimeReplyParsers.env(replies[1].text, name: RenderedConfig.structureVariable))
+        return HAProxyIdentity(pid: pid, startTime: fields["Start_time_sec"].flatMap { Int($0) } ?? 0,
+                               structureHash: RuntimeReplyParsers.env(env.text, name: RenderedConfig.structureVariable))
     }
 }
 
