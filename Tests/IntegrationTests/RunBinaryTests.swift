@@ -19,7 +19,7 @@ struct RunBinaryTests {
         let servicePort = try #require(await sim.app("/bin/web")?.servicePorts.first)
         let httpPort = try freePort()
         let log = haproxy.directory + "/run.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try #require(Binary.path))
         p.arguments = ["run", "--marathon", sim.url, "--group", "external", "--haproxy-config", haproxy.configPath,

@@ -36,7 +36,7 @@ enum VhostScenario {
             stack.startController()
             try await stack.waitConverged([app.id], timeout: 60)
             try await waitUntil("the first vhost to route", timeout: 30) {
-                try await Self.status(port: stack.httpPort, host: app.vhost) == 200
+                try await Self.routed(port: stack.httpPort, host: app.vhost)
             }
             try await ScaleScenario.settle(stack.reconciler, quiet: 0.5, timeout: 60)
             let reloadsBefore = try await stack.reloadCount()
@@ -59,8 +59,8 @@ enum VhostScenario {
                 let deadline = start + 15
                 // Bounded: at most one request per host every 2 ms for 15 s.
                 while (newAt == nil || oldGoneAt == nil) && Monotonic.now() < deadline {
-                    if newAt == nil, try await Self.status(port: stack.httpPort, host: host) == 200 { newAt = Monotonic.now() }
-                    if oldGoneAt == nil, try await Self.status(port: stack.httpPort, host: old) != 200 { oldGoneAt = Monotonic.now() }
+                    if newAt == nil, try await Self.routed(port: stack.httpPort, host: host) { newAt = Monotonic.now() }
+                    if oldGoneAt == nil, try await !Self.routed(port: stack.httpPort, host: old) { oldGoneAt = Monotonic.now() }
                     try await Task.sleep(nanoseconds: 2_000_000)
                 }
                 if let newAt, let oldGoneAt {
@@ -91,22 +91,15 @@ enum VhostScenario {
         }
     }
 
-    /// One request through HAProxy's HTTP frontend with `host` as Host header: the status, or 0
-    /// when no response came.
-    static func status(port: Int, host: String) async throws -> Int {
+    /// One request (own connection) through HAProxy's HTTP frontend with `host` as Host header:
+    /// true when a task answered 200.
+    static func routed(port: Int, host: String) async throws -> Bool {
         try await Blocking.run {
-            do {
-                let conn = try Connection.tcp(host: "127.0.0.1", port: port, timeout: 2)
-                defer { conn.close() }
-                try conn.write("GET / HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n")
-                var parser = HTTPResponseParser()
-                while let chunk = try conn.read(timeout: 5) {
-                    for case .head(let h) in try parser.feed(chunk) { return h.status }
-                }
-                return 0
-            } catch {
-                return 0
-            }
+            var connection: Connection?
+            defer { connection?.close() }
+            let target = LoadGenerator.Target(name: "vhost probe", port: port, host: host, keepAlive: false)
+            if case .success = LoadGenerator.request(target, reusing: &connection) { return true }
+            return false
         }
     }
 }
