@@ -4,7 +4,7 @@ import ServiceRouterBench
 import ServiceRouterIO
 
 // As `servicerouter` does: the controller's memory is measured as it runs there.
-MallocTuning.limitArenas()
+MallocTuning.apply()
 let arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.first == "_sim" {
     // The simulator as a child process (the benchmarks start it; not for direct use).

@@ -1,5 +1,5 @@
 import ServiceRouter
 import ServiceRouterIO
 
-MallocTuning.limitArenas()
+MallocTuning.apply()
 await ServiceRouterMain.run(CommandLine.arguments)

@@ -125,7 +125,7 @@ enum RunCommand {
         case .statusUpdate(let u):
             return .statusUpdate(TaskStatusUpdate(appId: u.appId.hasPrefix("/") ? u.appId : "/" + u.appId, taskId: u.taskId,
                                                   state: u.taskStatus, host: u.host, ports: u.ports,
-                                                  ipAddresses: u.ipAddresses, version: u.version))
+                                                  ipAddresses: u.ipAddresses))
         case .healthChanged(let h):
             return .healthChanged(appId: h.appId.hasPrefix("/") ? h.appId : "/" + h.appId, instanceId: h.instanceId, alive: h.alive)
         case .appChanged(_, let type):

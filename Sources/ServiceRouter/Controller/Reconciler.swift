@@ -171,7 +171,7 @@ public actor Reconciler {
             }
         } else if !u.state.isTerminal {
             app.tasks.append(MarathonTask(id: u.taskId, appId: u.appId, host: u.host, ports: u.ports,
-                                          ipAddresses: u.ipAddresses, state: u.state, version: u.version))
+                                          ipAddresses: u.ipAddresses, state: u.state))
         }
         apps[u.appId] = app
         return true

@@ -51,22 +51,19 @@ public struct MarathonTask: Sendable, Equatable {
     public var ipAddresses: [String]
     /// nil when the payload has no `state` (Marathon before 1.0 did not report it).
     public var state: TaskState?
-    public var startedAt: String?
-    public var version: String?
+    // Marathon's `startedAt` and `version` are not read: nothing here depends on them, and at
+    // 10,000 tasks two timestamps per task held in every model cost megabytes.
     /// nil when the payload has no `healthCheckResults` (or an empty list): "unknown", not "unhealthy".
     public var healthAlive: [Bool]?
 
     public init(id: String, appId: String, host: String, ports: [Int] = [], ipAddresses: [String] = [],
-                state: TaskState? = .running, startedAt: String? = nil, version: String? = nil,
-                healthAlive: [Bool]? = nil) {
+                state: TaskState? = .running, healthAlive: [Bool]? = nil) {
         self.id = id
         self.appId = appId
         self.host = host
         self.ports = ports
         self.ipAddresses = ipAddresses
         self.state = state
-        self.startedAt = startedAt
-        self.version = version
         self.healthAlive = healthAlive
     }
 

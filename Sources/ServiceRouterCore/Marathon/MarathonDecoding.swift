@@ -283,8 +283,6 @@ struct WireTask: Decodable {
     var ports: [FlexibleInt]?
     var ipAddresses: [IPAddress]?
     var state: String?
-    var startedAt: String?
-    var version: String?
     var healthCheckResults: [HealthResult]?
 
     struct IPAddress: Decodable { var ipAddress: String? }
@@ -301,8 +299,6 @@ struct WireTask: Decodable {
             ports: (ports ?? []).map(\.value),
             ipAddresses: (ipAddresses ?? []).compactMap(\.ipAddress),
             state: taskState,
-            startedAt: startedAt,
-            version: version,
             healthAlive: results.isEmpty ? nil : results.map { $0.alive ?? false })
     }
 }

@@ -20,28 +20,25 @@ enum FastAppsDecoding {
     static func apps(bytes: UnsafeBufferPointer<UInt8>) -> (apps: [MarathonApp], skipped: [SkippedApp])? {
         var r = JSONBytes(bytes)
         do {
-            let wires = try root(&r)
-            var apps: [MarathonApp] = []
-            apps.reserveCapacity(wires.count)
-            for w in wires { apps.append(try w.model()) }
-            return (apps, [])
+            return (try root(&r), [])
         } catch {
             return nil
         }
     }
 
-    /// `{"apps": [...]}` (other keys skipped) or a bare array of apps.
-    static func root(_ r: inout JSONBytes) throws -> [WireApp] {
+    /// `{"apps": [...]}` (other keys skipped) or a bare array of apps. Each app becomes its model
+    /// as soon as it is read, so only one app's wire form is alive at a time.
+    static func root(_ r: inout JSONBytes) throws -> [MarathonApp] {
         r.skipSpace()
-        var apps: [WireApp]?
+        var apps: [MarathonApp]?
         if r.peek == UInt8(ascii: "[") {
-            apps = try array(&r) { try app(&$0) }
+            apps = try array(&r) { try app(&$0).model() }
         } else {
             try r.object { r, key in
                 switch key {
                 case "apps":
                     guard apps == nil else { throw GiveUp() }
-                    apps = try array(&r) { try app(&$0) }
+                    apps = try array(&r) { try app(&$0).model() }
                 case "app":
                     throw GiveUp()  // `{"app": {...}}`: rare, left to the general path
                 default:
@@ -223,8 +220,6 @@ enum FastAppsDecoding {
             case "appId": t.appId = try r.nullable { try $0.string() }
             case "host": t.host = try r.nullable { try $0.string() }
             case "state": t.state = try r.nullable { try $0.string() }
-            case "startedAt": t.startedAt = try r.nullable { try $0.string() }
-            case "version": t.version = try r.nullable { try $0.string() }
             case "ports": t.ports = try r.nullable { r in try array(&r) { try $0.flexibleInt() } }
             case "ipAddresses":
                 t.ipAddresses = try r.nullable { r in
