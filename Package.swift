@@ -26,7 +26,9 @@ let package = Package(
         // Benchmarks (real HAProxy, the simulator, real task listeners): the scenarios live in a
         // library so the test suite can run their smoke versions.
         .target(name: "ServiceRouterBench", dependencies: ["ServiceRouter", "ServiceRouterCore", "ServiceRouterIO", "MarathonSimulator"]),
-        .executableTarget(name: "servicerouter-bench", dependencies: ["ServiceRouterBench"]),
+        // Depends on `servicerouter` so that building the benchmark builds the executable whose memory
+        // it measures (ControllerProcess).
+        .executableTarget(name: "servicerouter-bench", dependencies: ["ServiceRouterBench", "servicerouter"]),
         .testTarget(name: "ServiceRouterCoreTests", dependencies: ["ServiceRouterCore"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "ServiceRouterIOTests", dependencies: ["ServiceRouterIO", "ServiceRouterCore"]),

@@ -34,7 +34,11 @@ public enum BenchReport {
             rows.append(["  reloads during \(c.changes) changes", String(c.reloadsDuringChanges), "", ""])
             rows.append(["  then the config file rewrite (ms wall / CPU)", f(c.configRewriteWall, 1), f(c.configRewriteCPU, 1), ""])
             s += table(rows)
-            s += "  controller process RSS: peak \(mb(c.peakRSS)) (at start \(mb(c.rssAtStart)), at end \(mb(c.rssAtEnd)))"
+            if let p = c.controllerProcess {
+                s += "  servicerouter run, its own process: peak RSS \(mb(p.peakRSS)), \(mb(p.rssAtEnd)) at the end — after an initial sync"
+                s += "\(p.initialSyncReloaded ? " with its reload" : ""), \(p.taskChanges) task changes and \(p.fullPasses) full passes in all\n"
+            }
+            s += "  this benchmark process (in-process controller + harness): RSS peak \(mb(c.peakRSS)) (at start \(mb(c.rssAtStart)), at end \(mb(c.rssAtEnd)))"
             s += c.simulatorInProcess ? " — simulator in this process too\n\n" : " — simulator in a separate process\n\n"
         }
         if let c = r.convergence {

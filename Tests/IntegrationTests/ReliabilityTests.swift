@@ -276,6 +276,40 @@ struct ReliabilityTests {
         }
     }
 
+    /// Someone reloads HAProxy (through its master) onto another config. The new worker must not
+    /// pass for ours — a `setenv` from our config would survive in the master's environment, which
+    /// is why the fingerprint lives in `description` — and the controller puts its config back.
+    @Test func haproxyReloadedOntoAnotherConfigIsNoticedAndRestored() async throws {
+        let s = try await Stack.start([webApp("/rel/foreign", instances: 2)])
+        try await withCleanup {
+            try await s.waitConverged("/rel/foreign")
+            let port = try await s.servicePort("/rel/foreign")
+            let want = await s.taskIds("/rel/foreign")
+            #expect(try await s.haproxy.runtime.identity().structureHash != nil)
+            let reloads = try await s.haproxy.reloadCount()
+
+            try HAProxyProcess.minimalConfig(socket: s.haproxy.socketPath).write(toFile: s.haproxy.configPath, atomically: true, encoding: .utf8)
+            _ = try await s.haproxy.control().reload(runtime: s.haproxy.runtime, timeout: 30)
+            let foreign = try await s.haproxy.runtime.identity()
+            // The controller may already be restoring its config; a worker on the minimal config
+            // has no backends and must never report our structure.
+            if try await s.haproxy.runtime.liveState().backendOrder.isEmpty {
+                #expect(foreign.structureHash == nil, "a worker on the minimal config claims our structure")
+            }
+            // Restored: a newer worker on a generated config (the replaced worker may still answer
+            // a request or two right after a reload, so routing alone would prove nothing).
+            try await eventually("the controller reloads its config back") {
+                let now = try await s.haproxy.runtime.identity()
+                return now.pid != foreign.pid && now.structureHash != nil
+            }
+            try await eventually("the app routed again") { await s.routed(port: port) == want }
+            let after = try await s.haproxy.reloadCount()
+            #expect(after >= reloads + 2, "reloads \(reloads) → \(after): \(s.reloadLog)")
+        } cleanup: {
+            await s.stop()
+        }
+    }
+
     @Test func rejectedRuntimeCommandFallsBackToAValidatedReload() async throws {
         let h = try HAProxyProcess()
         try await h.start()

@@ -20,7 +20,7 @@ import Testing
         (.showServersState(backend: nil), "show servers state"),
         (.showServersState(backend: web), "show servers state web_10000"),
         (.showInfo, "show info"),
-        (.showEnv(name: RenderedConfig.structureVariableName), "show env SERVICEROUTER_STRUCTURE"),
+        (.showEnv(name: pname("SERVICEROUTER_STRUCTURE")), "show env SERVICEROUTER_STRUCTURE"),
         (.showStat, "show stat -1 4 -1"),
     ])
     func commandText(_ command: RuntimeCommand, _ text: String) {
@@ -71,7 +71,7 @@ import Testing
         (.showInfo, "Name: HAProxy\nPid: 17928\n", nil),
         (.showInfo, "", "empty reply"),
         (.showInfo, "Unknown command.", "Unknown command."),
-        (.showEnv(name: RenderedConfig.structureVariableName), "Variable not found", nil),
+        (.showEnv(name: pname("SERVICEROUTER_STRUCTURE")), "Variable not found", nil),
         (.showStat, "# pxname,svname,qcur\nb_1,s1,0\n", nil),
         (.showStat, "Permission denied", "Permission denied"),
     ] as [(RuntimeCommand, String, String?)])
@@ -89,7 +89,7 @@ import Testing
         .setState(backend: web, server: pname("s9"), state: .ready),
         // `state bogus` cannot be built from validated values; the raw reply is classified as a state command's.
         .setState(backend: web, server: pname("s3"), state: .ready),
-        .showEnv(name: RenderedConfig.structureVariableName),
+        .showEnv(name: pname("SERVICEROUTER_STRUCTURE")),
         .setAddress(backend: web, server: pname("s3"), endpoint: ep("10.0.0.8", 31004)),
     ]
 
@@ -307,6 +307,17 @@ import Testing
         #expect(info.count == text.split(separator: "\n").count)
         #expect(RuntimeCommand.showInfo.failure(in: text) == nil)
         #expect(RuntimeReplyParsers.info("no colon here\nKey:value\nEmpty:\n") == ["Key": "value", "Empty": ""])
+    }
+
+    /// The structure hash comes from `show info`'s description (a config's own setting), never
+    /// from a foreign description or a malformed hash.
+    @Test func structureHashFromShowInfo() {
+        let ours = RuntimeReplyParsers.info("Pid: 7\ndescription: servicerouter structure 0123456789abcdef\n")
+        #expect(RenderedConfig.structureHash(info: ours) == "0123456789abcdef")
+        for other in ["", "description: \n", "description: my proxy\n", "description: servicerouter structure 0123\n",
+                      "description: servicerouter structure 0123456789ABCDEF\n", "description: servicerouter structure 0123456789abcdef0\n"] {
+            #expect(RenderedConfig.structureHash(info: RuntimeReplyParsers.info("Pid: 7\n" + other)) == nil, "\(other)")
+        }
     }
 
     @Test func showEnv() {

@@ -38,6 +38,9 @@ public struct ScaleResult: Sendable, Codable {
     public var rssAtEnd: Int
     public var peakResetWorked: Bool
     public var simulatorInProcess: Bool
+    /// The `servicerouter` executable's own process on the same workload (the RSS target's figure);
+    /// nil only in a smoke run where the executable was not built.
+    public var controllerProcess: ControllerProcessResult?
 }
 
 enum ScaleScenario {
@@ -162,6 +165,14 @@ enum ScaleScenario {
         await stack.reconciler.writeConfigIfDirty()
         let rewrite = (wall: ms(Monotonic.now() - rewriteWall), cpu: ms(CPUClock.process() - rewriteCPU))
         await stack.stopController()
+        let rssAtEnd = ProcessMemory.currentRSS, peakRSS = ProcessMemory.peakRSS
+
+        // 4. The controller's memory in its own process: `servicerouter run` on the same stack.
+        var process: ControllerProcessResult?
+        if ControllerProcess.executable() != nil || !o.smoke {
+            o.progress("scale: servicerouter run in its own process (peak RSS)")
+            process = try await ControllerProcess.measure(stack, o, changes: o.smoke ? 3 : o.scaleChanges, resyncs: o.smoke ? 2 : 5)
+        }
         // The convergence scenario continues with a controller as `run` starts it.
         let syncsBeforeRestart = stack.reconciler.metrics.fullPasses
         stack.startController()
@@ -177,8 +188,8 @@ enum ScaleScenario {
             changes: o.scaleChanges, eventToApplied: Summary(latencies), cpuPerBatch: Summary(cpu),
             batches: controller.latencies.batches, reloadsDuringChanges: reloadsDuring,
             configRewriteWall: rewrite.wall, configRewriteCPU: rewrite.cpu,
-            rssAtStart: rssAtStart, peakRSS: ProcessMemory.peakRSS, rssAtEnd: ProcessMemory.currentRSS,
-            peakResetWorked: peakResetWorked, simulatorInProcess: o.placement == .inProcess)
+            rssAtStart: rssAtStart, peakRSS: peakRSS, rssAtEnd: rssAtEnd,
+            peakResetWorked: peakResetWorked, simulatorInProcess: o.placement == .inProcess, controllerProcess: process)
     }
 
     /// Waits until the reconciler has not started a full pass for `quiet` seconds.

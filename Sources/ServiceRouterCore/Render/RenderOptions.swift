@@ -82,16 +82,27 @@ public struct RenderOptions: Sendable, Equatable {
 public struct RenderedConfig: Sendable, Equatable {
     public var text: String
     /// Changes exactly when a reload is needed: frontends, backends, binds, ACLs, slot counts,
-    /// templates. Written into the config as `setenv SERVICEROUTER_STRUCTURE <hash>` so the running
-    /// HAProxy can be asked which structure it loaded (`show env`).
+    /// templates. Written into the config's `global` section as `description servicerouter
+    /// structure <hash>`, so the running worker says which structure it loaded in `show info`.
+    /// (Not an environment variable: `setenv` from a config stays in the master's environment
+    /// across reloads, so a worker reloaded onto another config would still claim our hash.)
     public var structureHash: String
     /// The vhost map files' contents (map routing), by file path, sorted by key.
     public var maps: [String: [MapEntry]] = [:]
     /// Services left out because a template (a per-app override) could not be rendered.
     public var diagnostics: [Diagnostic] = []
 
-    public static let structureVariable = "SERVICEROUTER_STRUCTURE"
-    public static let structureVariableName = ProxyName(unchecked: structureVariable)
+    /// `show info`'s `description:` value in a generated config: this prefix, then the hash.
+    public static let structureDescriptionPrefix = "servicerouter structure "
+
+    /// The structure hash a worker reports in `show info` (its parsed fields), or nil when its
+    /// config is not one of ours.
+    public static func structureHash(info fields: [String: String]) -> String? {
+        guard let d = fields["description"], d.hasPrefix(structureDescriptionPrefix) else { return nil }
+        let hash = d.dropFirst(structureDescriptionPrefix.count)
+        guard hash.utf8.count == 16, hash.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else { return nil }
+        return String(hash)
+    }
 }
 
 

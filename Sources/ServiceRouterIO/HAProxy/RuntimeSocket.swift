@@ -114,8 +114,8 @@ extension RuntimeAPI {
     /// replaced worker may still answer some connections, and state read from it must not pass
     /// for the new worker's.
     public func identifiedLiveState(backends: [ProxyName]? = nil) async throws -> (identity: HAProxyIdentity, live: LiveState) {
-        let replies = try await execute([.showInfo, .showEnv(name: RenderedConfig.structureVariableName)] + Self.serversStateCommands(backends))
-        return (try identity(replies[0], replies[1]), try mergedServersState(replies.dropFirst(2)))
+        let replies = try await execute([.showInfo] + Self.serversStateCommands(backends))
+        return (try identity(replies[0]), try mergedServersState(replies.dropFirst(1)))
     }
 
     private static func serversStateCommands(_ backends: [ProxyName]?) -> [RuntimeCommand] {
@@ -144,17 +144,16 @@ extension RuntimeAPI {
 
     /// Which process is serving, and which config structure it loaded.
     public func identity() async throws -> HAProxyIdentity {
-        let replies = try await execute([.showInfo, .showEnv(name: RenderedConfig.structureVariableName)])
-        return try identity(replies[0], replies[1])
+        return try identity(try await execute([.showInfo])[0])
     }
 
-    private func identity(_ info: RuntimeReply, _ env: RuntimeReply) throws -> HAProxyIdentity {
+    private func identity(_ info: RuntimeReply) throws -> HAProxyIdentity {
         let fields = RuntimeReplyParsers.info(info.text)
         guard let pid = fields["Pid"].flatMap({ Int($0) }) else {
             throw RuntimeSocketError(socket: path, reason: "show info has no Pid: \(ValidationError.quoted(String(info.text.prefix(80))))")
         }
         return HAProxyIdentity(pid: pid, startTime: fields["Start_time_sec"].flatMap { Int($0) } ?? 0,
-                               structureHash: RuntimeReplyParsers.env(env.text, name: RenderedConfig.structureVariable))
+                               structureHash: RenderedConfig.structureHash(info: fields))
     }
 }
 

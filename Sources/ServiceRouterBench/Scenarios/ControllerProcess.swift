@@ -1,0 +1,89 @@
+import Foundation
+import ServiceRouter
+import ServiceRouterCore
+import ServiceRouterIO
+
+/// The controller's memory as operators see it: the `servicerouter` executable itself (built
+/// beside this one) running `servicerouter run` on the scale scenario's simulator and HAProxy —
+/// not this benchmark process, which also holds the harness, the recorded samples and its own
+/// in-process controller.
+public struct ControllerProcessResult: Sendable, Codable {
+    public var executable: String
+    /// Bytes, from the child's /proc/PID/status.
+    public var peakRSS: Int
+    public var rssAtEnd: Int
+    /// What the process went through before `peakRSS` was read.
+    public var initialSyncReloaded: Bool
+    public var taskChanges: Int
+    public var fullPasses: Int
+}
+
+enum ControllerProcess {
+    /// `servicerouter` in this executable's directory (`swift run -c release servicerouter-bench`
+    /// builds it: the bench's executable target depends on it).
+    static func executable() -> String? {
+        guard let me = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
+        let path = (me as NSString).deletingLastPathComponent + "/servicerouter"
+        return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+    }
+
+    /// HAProxy goes back to its minimal config (as operators start it); then `servicerouter run`
+    /// takes over: an initial sync with its reload, `changes` task replacements through the event
+    /// stream, and full resyncs every second until at least `resyncs` more have run. Returns its
+    /// peak RSS. The in-process controller must be stopped.
+    static func measure(_ stack: BenchStack, _ o: BenchOptions, changes: Int, resyncs: Int) async throws -> ControllerProcessResult {
+        guard let binary = executable() else {
+            throw BenchError("the servicerouter executable is not beside servicerouter-bench: build it (swift build -c release)")
+        }
+        try HAProxyProcess.minimalConfig(socket: stack.haproxy.socketPath).write(toFile: stack.haproxy.configPath, atomically: true, encoding: .utf8)
+        _ = try await stack.haproxy.control().reload(runtime: stack.haproxy.runtime, timeout: 30)
+
+        let log = stack.directory + "/controller-process.log"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["run", "--marathon", stack.sim.url, "--group", "external",
+                       "--haproxy-config", stack.haproxy.configPath, "--haproxy-socket", stack.haproxy.socketPath,
+                       "--master-socket", stack.haproxy.masterSocketPath,
+                       "--http-port", String(stack.httpPort), "--appid-port", "0", "--haproxy-stats", "off",
+                       "--resync-interval", "1"]
+        p.standardOutput = FileHandle(forWritingAtPath: log)
+        p.standardError = p.standardOutput
+        try p.run()
+        defer {
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        }
+        func syncs() -> [String] {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            return text.split(separator: "\n").filter { $0.contains(" sync done ") }.map(String.init)
+        }
+        try await waitUntil("servicerouter run's start-up pass", timeout: 120, every: 0.1) { !syncs().isEmpty }
+        let reloaded = syncs().first?.contains("reload=yes") ?? false
+
+        let background = stack.apps.filter { $0.id != ScaleScenario.probeAppId }
+        for i in 0..<changes {
+            _ = try await stack.sim.replaceTask(background[(i * 53) % background.count].id)
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        let before = syncs().count
+        try await waitUntil("\(resyncs) full resyncs of servicerouter run", timeout: 120, every: 0.1) {
+            syncs().count >= before + resyncs
+        }
+        guard p.isRunning else { throw BenchError("servicerouter run exited early (see \(log))") }
+        let peak = childMemory(p.processIdentifier, "VmHWM"), now = childMemory(p.processIdentifier, "VmRSS")
+        let passes = syncs().count
+
+        kill(p.processIdentifier, SIGTERM)
+        try await waitUntil("servicerouter run to exit on SIGTERM", timeout: 15, every: 0.05) { !p.isRunning }
+        return ControllerProcessResult(executable: binary, peakRSS: peak, rssAtEnd: now, initialSyncReloaded: reloaded,
+                                       taskChanges: changes, fullPasses: passes)
+    }
+
+    static func childMemory(_ pid: Int32, _ field: String) -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+        for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
+            return (Int(line.dropFirst(field.count + 1).filter(\.isNumber)) ?? 0) * 1024
+        }
+        return 0
+    }
+}
