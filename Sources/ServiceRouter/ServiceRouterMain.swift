@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import ServiceRouterCore
 import ServiceRouterIO
 
@@ -48,22 +51,22 @@ public enum ServiceRouterMain {
                 throw UsageError("unknown command '\(first)' (commands: \(commands.map(\.name).joined(separator: ", ")))")
             }
         } catch let e as UsageError {
-            FileHandle.standardError.write(Data("servicerouter: \(e.message)\n".utf8))
+            Console.standardError("servicerouter: \(e.message)\n")
             return 2
         } catch {
-            FileHandle.standardError.write(Data("servicerouter: \(error)\n".utf8))
+            Console.standardError("servicerouter: \(error)\n")
             return 1
         }
     }
 
     static func usage() -> String {
         var s = "servicerouter \(version): keeps HAProxy in step with Marathon through HAProxy's runtime API,\nreloading only when frontends change.\n\nUsage: servicerouter <command> [options]\n\nCommands:\n"
-        for c in commands { s += "  " + c.name.padding(toLength: 10, withPad: " ", startingAt: 0) + c.summary + "\n" }
+        for c in commands { s += "  " + c.name.padded(toLength: 10) + c.summary + "\n" }
         s += "\n`servicerouter <command> --help` lists a command's options. Docs: docs/cli.md."
         return s
     }
 }
 
 func printOut(_ s: String) {
-    FileHandle.standardOutput.write(Data((s.hasSuffix("\n") ? s : s + "\n").utf8))
+    Console.standardOutput(s.hasSuffix("\n") ? s : s + "\n")
 }

@@ -120,6 +120,19 @@ enum Packaging {
 @Suite struct PackagingTests {}
 
 extension PackagingTests {
+    /// The product imports FoundationEssentials only: full Foundation's three libraries (Foundation,
+    /// FoundationInternationalization, _FoundationICU) cost about 8 MB of resident memory.
+    @Test(.enabled(if: Binary.isBuilt && Packaging.which("ldd") != nil, "servicerouter is not built or ldd is missing"))
+    func servicerouterDoesNotLinkFullFoundation() async throws {
+        let path = try #require(Binary.path)
+        let result = try await Blocking.run { try ProcessRunner.run("ldd", [path], timeout: 30) }
+        #expect(result.status == 0, "\(result.output)")
+        let libraries = result.output.split(separator: "\n").compactMap { $0.split(whereSeparator: { $0 == " " || $0 == "\t" }).first.map(String.init) }
+        for full in ["libFoundation.so", "libFoundationInternationalization.so", "lib_FoundationICU.so"] {
+            #expect(!libraries.contains(full), "\(path) links \(full): a product target imports Foundation")
+        }
+    }
+
     @Suite struct Files {
         // MARK: docker-compose.yml
 

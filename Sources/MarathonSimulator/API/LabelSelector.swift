@@ -39,13 +39,13 @@ struct LabelSelector: Sendable, Equatable {
         for raw in parts {
             let part = raw.trimmingCharacters(in: " ")
             if part.isEmpty { continue }
-            if let r = part.range(of: "!=") {
+            if let r = part.range(ofLiteral: "!=") {
                 reqs.append(.notEquals(Self.unescape(part[..<r.lowerBound]), Self.unescape(part[r.upperBound...])))
-            } else if let r = part.range(of: "==") {
+            } else if let r = part.range(ofLiteral: "==") {
                 reqs.append(.equals(Self.unescape(part[..<r.lowerBound]), Self.unescape(part[r.upperBound...])))
-            } else if let r = part.range(of: " notin ") {
+            } else if let r = part.range(ofLiteral: " notin ") {
                 reqs.append(.notIn(Self.unescape(part[..<r.lowerBound]), Self.set(part[r.upperBound...])))
-            } else if let r = part.range(of: " in ") {
+            } else if let r = part.range(ofLiteral: " in ") {
                 reqs.append(.isIn(Self.unescape(part[..<r.lowerBound]), Self.set(part[r.upperBound...])))
             } else if part.contains(" ") || part.contains("=") {
                 return nil

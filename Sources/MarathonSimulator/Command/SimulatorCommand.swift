@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 import ServiceRouterCore
 import ServiceRouterIO
 import Synchronization
@@ -102,7 +102,7 @@ public enum SimulatorCommand {
     /// health check on /health.
     public static func demoApps(count: Int, tasksPerApp: Int, group: String = "external", healthChecks: Bool = true) -> [AppSpec] {
         (0..<count).map { i in
-            let name = String(format: "app-%03d", i + 1)
+            let name = "app-" + (i + 1).zeroPadded(3)
             return AppSpec(id: "/demo/\(name)", instances: tasksPerApp,
                            labels: ["HAPROXY_GROUP": group, "HAPROXY_0_VHOST": "\(name).demo.local"],
                            cmd: "serve $PORT0",
@@ -117,8 +117,8 @@ public enum SimulatorCommand {
     public static func run(arguments: [String]) async -> Int32 {
         let args: Arguments
         do { args = try parse(arguments) } catch let e as UsageError {
-            if !e.description.isEmpty { FileHandle.standardError.write(Data("servicerouter sim: \(e.description)\n".utf8)) }
-            FileHandle.standardError.write(Data((usage + "\n").utf8))
+            if !e.description.isEmpty { Console.standardError("servicerouter sim: \(e.description)\n") }
+            Console.standardError(usage + "\n")
             return e.description.isEmpty ? 0 : 2
         } catch {
             return 2
@@ -133,7 +133,7 @@ public enum SimulatorCommand {
             logger.error("simulator failed to start", [("error", "\(error)")])
             return 1
         }
-        FileHandle.standardOutput.write(Data((simulator.url + "\n").utf8))
+        Console.standardOutput(simulator.url + "\n")
         logger.info("marathon simulator ready", [("url", simulator.url), ("apps", String(args.apps)),
                                                  ("tasks", String(args.apps * args.tasksPerApp))])
         let scenario = args.scenario.map { path in

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import ServiceRouterCore
 import ServiceRouterIO
 
@@ -81,7 +81,7 @@ public struct CommonOptions: Sendable {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
                 throw UsageError("--marathon-auth-credential-file: cannot read \(file)")
             }
-            credentials = text.split(whereSeparator: \.isNewline).first.map { String($0).trimmingCharacters(in: .whitespaces) }
+            credentials = text.split(whereSeparator: \.isNewline).first.map { String($0).trimmingWhitespace() }
         }
         if let c = credentials, !c.contains(":") {
             throw UsageError("credentials must be USER:PASS")
@@ -110,14 +110,14 @@ public struct CommonOptions: Sendable {
         let configPath = a.string("--haproxy-config") ?? "/etc/haproxy/haproxy.cfg"
         var https: RenderOptions.HTTPS?
         if let certs = a.string("--ssl-certs") {
-            let files = certs.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            let files = certs.split(separator: ",").map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }
             guard !files.isEmpty else { throw UsageError("--ssl-certs: expected one or more PEM files") }
             https = .init(port: try a.int("--https-port", default: 443, range: 1...65535), certificates: files)
         }
         guard let routingMode = RenderOptions.VhostRouting(rawValue: a.string("--vhost-routing") ?? "map") else {
             throw UsageError("--vhost-routing: expected map or acl")
         }
-        let mapDirectory = (configPath as NSString).deletingLastPathComponent
+        let mapDirectory = configPath.droppingLastPathComponent
         let render = RenderOptions(adminSocket: socketPath, httpPort: httpPort, appIdPort: appIdPort == 0 ? nil : appIdPort, stats: stats,
                                    https: https, vhostRouting: routingMode, mapDirectory: mapDirectory.isEmpty ? "." : mapDirectory,
                                    labelTemplates: a.has("--enable-label-templates"))
@@ -177,7 +177,7 @@ public enum TemplateOverrides {
         if let directory {
             let files: [String]
             do { files = try FileManager.default.contentsOfDirectory(atPath: directory) } catch {
-                throw UsageError("--templates-dir: cannot read \(directory): \(error.localizedDescription)")
+                throw UsageError("--templates-dir: cannot read \(directory): \(error.foundationDescription)")
             }
             for f in files.sorted() where f.hasPrefix("HAPROXY_") {
                 guard known.contains(f) else { throw UsageError("--templates-dir: unknown template \(f)") }
@@ -188,7 +188,7 @@ public enum TemplateOverrides {
             }
         }
         for name in known {
-            if let v = environment[name], !v.isEmpty { out[name] = v.replacingOccurrences(of: "\\n", with: "\n") }
+            if let v = environment[name], !v.isEmpty { out[name] = v.replacingAll("\\n", with: "\n") }
         }
         return out
     }

@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import MarathonSimulator
 import ServiceRouterCore
 import ServiceRouterIO
@@ -54,7 +57,7 @@ enum DemoCommand {
 
         // 1. HAProxy with a minimal config, as an operator starts it.
         let haproxy = try HAProxyProcess(binary: binary)
-        let logPath = NSTemporaryDirectory() + "servicerouter-demo-\(getpid()).log"
+        let logPath = FileManager.default.temporaryDirectory.path() + "servicerouter-demo-\(getpid()).log"
         let logger = Logger(minimum: level, sink: FileLogSink(path: logPath))
         let httpPort = try pickPort(preferred: try a.int("--http-port", default: 18080, range: 1...65535))
         try await haproxy.start()
@@ -143,7 +146,7 @@ enum DemoCommand {
                 if plain {
                     printOut(view.split(separator: "\n").first(where: { $0.hasPrefix("t=") }).map(String.init) ?? view)
                 } else {
-                    FileHandle.standardOutput.write(Data(("\u{1B}[H\u{1B}[2J" + view).utf8))
+                    Console.standardOutput("\u{1B}[H\u{1B}[2J" + view)
                 }
                 nextView += 1
             }
@@ -158,7 +161,7 @@ enum DemoCommand {
         let failures = counts.values.compactMap(\.lastFailure)
         printOut("""
 
-        demo finished after \(String(format: "%.0f", Monotonic.now() - started)) s: \(replacements) task replacements, \
+        demo finished after \((Monotonic.now() - started).fixed(0)) s: \(replacements) task replacements, \
         \(total.ok) requests OK, \(total.failed) failed, \(reloads) HAProxy reloads during the churn.
         \(failures.isEmpty ? "" : "last failure: \(failures[0])\n")everything the demo started has been stopped (logs: \(logPath)).
         """)
@@ -172,18 +175,18 @@ enum DemoCommand {
         let latencies = controller.latencies.latencies.suffix(200).sorted()
         func pct(_ p: Double) -> String {
             guard !latencies.isEmpty else { return "-" }
-            return String(format: "%.1f ms", latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] * 1000)
+            return (latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] * 1000).fixed(1) + " ms"
         }
         let totals = load.totals
         var s = "servicerouter demo — HAProxy + simulated Marathon + real task processes (Ctrl-C stops everything)\n\n"
-        s += String(format: "t=%.0fs  replacements=%d  requests ok=%d failed=%d  reloads=%@  event→applied p50=%@ p99=%@\n\n",
-                    elapsed, replacements, totals.ok, totals.failed, reloads.map(String.init) ?? "?", pct(0.5), pct(0.99))
+        s += "t=\(elapsed.fixed(0))s  replacements=\(replacements)  requests ok=\(totals.ok) failed=\(totals.failed)  "
+            + "reloads=\(reloads.map(String.init) ?? "?")  event→applied p50=\(pct(0.5)) p99=\(pct(0.99))\n\n"
         var rows: [[String]] = [["APP", "ROUTE", "MARATHON TASKS", "SLOTS USED/TOTAL", "REQUESTS OK", "FAILED"]]
         let counts = load.snapshot()
         for app in apps {
             let tasks = await sim.tasks(app.id)
-            let states = Dictionary(grouping: tasks, by: { $0.state }).map { "\($0.value.count) \($0.key.rawValue.replacingOccurrences(of: "TASK_", with: "").lowercased())" }.sorted()
-            let backend = live.backends.first { $0.key.text.hasPrefix(String(app.id.dropFirst()).replacingOccurrences(of: "/", with: "_") + "_") }?.value ?? []
+            let states = Dictionary(grouping: tasks, by: { $0.state }).map { "\($0.value.count) \($0.key.rawValue.replacingAll("TASK_", with: "").lowercased())" }.sorted()
+            let backend = live.backends.first { $0.key.text.hasPrefix(String(app.id.dropFirst()).replacingAll("/", with: "_") + "_") }?.value ?? []
             let used = backend.filter { $0.admin != .maint }.count
             let prefix = app.vhost == nil ? "api" : "web"
             let ok = counts.filter { $0.key.hasPrefix(prefix) }.reduce(0) { $0 + $1.value.ok }

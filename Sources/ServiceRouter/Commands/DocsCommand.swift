@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// `servicerouter docs --write DIR`: regenerates the generated references (`cli.md`,
 /// `templates.md`) from the code, so they cannot drift from `--help` and the built-in templates.

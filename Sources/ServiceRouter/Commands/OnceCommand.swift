@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import ServiceRouterCore
 import ServiceRouterIO
 
@@ -127,7 +127,7 @@ enum PlanPrinter {
         var widths = first.map(\.count)
         for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
         return rows.map { r in
-            r.enumerated().map { i, c in i == r.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+            r.enumerated().map { i, c in i == r.count - 1 ? c : c.padded(toLength: widths[i]) }.joined(separator: "  ")
         }.joined(separator: "\n") + "\n"
     }
 }

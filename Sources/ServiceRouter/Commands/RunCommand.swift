@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import ServiceRouterCore
 import ServiceRouterIO
 
@@ -86,7 +89,7 @@ enum RunCommand {
     static func parseListen(_ text: String) throws -> (host: String, port: Int) {
         var host = "127.0.0.1", portText = text
         if let colon = text.lastIndex(of: ":") {
-            host = String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            host = text[..<colon].trimmingScalars(where: { $0 == "[" || $0 == "]" })
             portText = String(text[text.index(after: colon)...])
             if host == "*" { host = "0.0.0.0" }
         }
@@ -106,7 +109,7 @@ enum RunCommand {
                         // The client logs the connection (one line, without the event-type query).
                         continuation.yield(.connected(url.redacted))
                     case .disconnected(let reason, let retryIn):
-                        logger.warning("event stream disconnected", [("reason", reason), ("retry_in_s", String(format: "%.1f", retryIn))])
+                        logger.warning("event stream disconnected", [("reason", reason), ("retry_in_s", retryIn.fixed(1))])
                         continuation.yield(.disconnected(reason))
                     case .undecodable(let reason):
                         logger.warning("undecodable event ignored", [("reason", reason)])

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import ServiceRouterCore
 import ServiceRouterIO
 
@@ -39,13 +39,13 @@ enum SocketCommand {
         if !a.positional.isEmpty {
             let line = a.positional.joined(separator: " ")
             guard !line.contains(where: \.isNewline) else { throw UsageError("a command may not contain a newline") }
-            FileHandle.standardOutput.write(Data(try await socket.raw(line).utf8))
+            Console.standardOutput(try await socket.raw(line))
             return 0
         }
         while let line = readLine() {
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            let trimmed = line.trimmingWhitespace()
             if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
-            FileHandle.standardOutput.write(Data(try await socket.raw(trimmed).utf8))
+            Console.standardOutput(try await socket.raw(trimmed))
         }
         return 0
     }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import ServiceRouterCore
 
 /// `servicerouter templates`: lists the templates, or writes the defaults into a directory so an

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import ServiceRouterCore
 import ServiceRouterIO
 
@@ -112,7 +112,7 @@ public final class Controller: Sendable {
                 let queue = self.queue
                 if retry.schedule(after: delay, { queue.push(.resync("retry after a failure")) }) {
                     retryDelay = min(retryDelay * 2, settings.maxBackoff)
-                    logger.info("will retry", [("in_s", String(format: "%.1f", delay))])
+                    logger.info("will retry", [("in_s", delay.fixed(1))])
                 }
             }
             if stopping.isSet { break }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import ServiceRouterCore
 import ServiceRouterIO
 
@@ -372,7 +372,7 @@ public actor Reconciler {
         logger.info("sync done", [
             ("reason", reason), ("apps", String(appList.count)), ("services", String(desired.services.count)),
             ("servers", String(desired.serverCount)), ("commands", String(report.commands.count)),
-            ("reload", report.reloaded ? "yes" : "no"), ("ms", String(format: "%.1f", (clock() - started) * 1000)),
+            ("reload", report.reloaded ? "yes" : "no"), ("ms", ((clock() - started) * 1000).fixed(1)),
         ])
         return report
     }
@@ -793,7 +793,7 @@ public actor Reconciler {
             let key = reasons.first.map(Self.reasonKey) ?? "other"
             metrics.reload(reason: key)
             logger.info("HAProxy reloaded", [("reason", reasonText), ("old_pid", result.oldPid.map(String.init) ?? "-"),
-                                             ("new_pid", String(result.newPid)), ("ms", String(format: "%.0f", result.seconds * 1000))])
+                                             ("new_pid", String(result.newPid)), ("ms", (result.seconds * 1000).fixed(0))])
         } catch {
             metrics.reloadFailed()
             outcome.error = "reload failed: \(error)"

@@ -157,7 +157,7 @@ public enum LabelParser {
         for (k, v) in labels where k.hasPrefix(prefix) {
             let name = "HAPROXY_" + k.dropFirst(prefix.count)
             if LabelParser.overridableTemplates.contains(name) {
-                s.templateOverrides[name] = v.replacingOccurrences(of: "\r\n", with: "\n")
+                s.templateOverrides[name] = v.replacingAll("\r\n", with: "\n")
             }
         }
         return s

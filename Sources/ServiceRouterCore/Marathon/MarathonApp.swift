@@ -74,7 +74,7 @@ public struct MarathonTask: Sendable, Equatable {
 
     public static func instanceKey(of id: String) -> String {
         var s = Substring(id)
-        if let r = s.range(of: "._app.") { s = s[..<r.lowerBound] }
+        if let r = s.range(ofLiteral: "._app.") { s = s[..<r.lowerBound] }
         guard let dot = s.lastIndex(of: ".") else { return String(s) }
         var tail = s[s.index(after: dot)...]
         for prefix in ["instance-", "marathon-"] where tail.hasPrefix(prefix) {

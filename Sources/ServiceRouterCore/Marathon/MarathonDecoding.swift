@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// An app that could not be decoded, with the reason; the rest of the payload still decodes.
 public struct SkippedApp: Sendable, Equatable, CustomStringConvertible {
@@ -91,7 +91,7 @@ public enum MarathonDecoding {
         case DecodingError.keyNotFound(let key, let ctx):
             return "\(path(ctx.codingPath + [key])): missing"
         case DecodingError.dataCorrupted(let ctx):
-            let underlying = (ctx.underlyingError as NSError?)?.localizedDescription
+            let underlying = ctx.underlyingError?.foundationDescription
             return "\(path(ctx.codingPath).isEmpty ? "document" : path(ctx.codingPath)): \(underlying ?? ctx.debugDescription)"
         default:
             return "\(error)"

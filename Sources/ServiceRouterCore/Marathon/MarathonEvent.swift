@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One event from Marathon's `/v2/events` stream, reduced to what routing needs.
 public enum MarathonEvent: Sendable, Equatable {

@@ -13,13 +13,13 @@ public struct ConfigCheckOutput: Sendable, Equatable {
             let line = String(raw)
             if line.contains("Error(s) found in configuration file") || line.contains("Fatal errors found") { continue }
             out.alerts.append(line)
-            if let open = line.range(of: "parsing ["), let close = line[open.upperBound...].firstIndex(of: "]") {
+            if let open = line.range(ofLiteral: "parsing ["), let close = line[open.upperBound...].firstIndex(of: "]") {
                 let inside = line[open.upperBound..<close]
                 if let colon = inside.lastIndex(of: ":"), let n = Int(inside[inside.index(after: colon)...]) { out.lines.append(n) }
             }
             for marker in ["roxy '", "ackend '", "rontend '"] {
                 var rest = Substring(line)
-                while let r = rest.range(of: marker) {
+                while let r = rest.range(ofLiteral: marker) {
                     let after = rest[r.upperBound...]
                     guard let end = after.firstIndex(of: "'") else { break }
                     out.proxies.append(String(after[..<end]))

@@ -84,7 +84,7 @@ public enum RuntimeCommand: Sendable, Equatable, Hashable, CustomStringConvertib
 extension RuntimeCommand {
     /// The version number in `prepare map`'s reply ("New version created: 3").
     public static func preparedVersion(_ reply: String) -> Int? {
-        guard let r = reply.range(of: "New version created:") else { return nil }
+        guard let r = reply.range(ofLiteral: "New version created:") else { return nil }
         let rest = String(reply[r.upperBound...]).trimmingSpaces
         return Int(rest.split(separator: "\n").first.map(String.init) ?? "")
     }

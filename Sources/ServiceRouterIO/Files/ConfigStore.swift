@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import ServiceRouterCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -173,7 +174,7 @@ public struct ConfigStore: ConfigFiles {
     }
 
     private func syncDirectory() {
-        let dir = (path as NSString).deletingLastPathComponent
+        let dir = path.droppingLastPathComponent
         let fd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd >= 0 {
             _ = fsync(fd)

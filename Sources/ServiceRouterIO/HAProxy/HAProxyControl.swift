@@ -1,5 +1,8 @@
-import Foundation
+import FoundationEssentials
 import ServiceRouterCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 public struct HAProxyControlError: Error, CustomStringConvertible, Sendable {
     public var operation: String
@@ -24,7 +27,7 @@ public struct ConfigRejected: Error, CustomStringConvertible, Sendable {
     public var check: ConfigCheckOutput
     public var output: String
     public var description: String {
-        "haproxy -c rejected \(path): " + (check.alerts.isEmpty ? output.trimmingCharacters(in: .whitespacesAndNewlines) : check.alerts.prefix(6).joined(separator: " | "))
+        "haproxy -c rejected \(path): " + (check.alerts.isEmpty ? output.trimmingWhitespaceAndNewlines() : check.alerts.prefix(6).joined(separator: " | "))
     }
 }
 
@@ -42,28 +45,29 @@ public enum ProcessRunner {
     }
 
     public static func run(_ executable: String, _ arguments: [String], timeout: Double = 60) throws -> Result {
-        let p = Process()
-        if executable.contains("/") {
-            p.executableURL = URL(fileURLWithPath: executable)
-            p.arguments = arguments
-        } else {
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = [executable] + arguments
+        let pipe = try PipeDescriptors()
+        let p: Subprocess
+        do {
+            p = executable.contains("/")
+                ? try Subprocess(executable: executable, arguments: arguments, standardOutput: pipe.write, standardError: pipe.write)
+                : try Subprocess(executable: "/usr/bin/env", arguments: [executable] + arguments, standardOutput: pipe.write, standardError: pipe.write)
+        } catch {
+            close(pipe.read)
+            close(pipe.write)
+            throw error
         }
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
+        close(pipe.write)
+        defer { close(pipe.read) }
         let deadline = Monotonic.now() + timeout
         // Drain the pipe while waiting so a chatty child never blocks on a full pipe.
-        var data = Data()
-        let handle = pipe.fileHandleForReading
+        var data: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
-            let chunk = handle.availableData
-            if chunk.isEmpty { break }
-            data.append(chunk)
-            if data.count > 1 << 20 { data = data.suffix(1 << 20) }
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(pipe.read, $0.baseAddress, $0.count) }
+            if n < 0, errno == EINTR { continue }
+            if n <= 0 { break }
+            data.append(contentsOf: chunk[..<n])
+            if data.count > 1 << 20 { data = Array(data.suffix(1 << 20)) }
             if Monotonic.now() > deadline { p.terminate(); break }
         }
         p.waitUntilExit()

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -14,7 +14,7 @@ public final class HAProxyProcess: @unchecked Sendable {
     public let socketPath: String
     public let masterSocketPath: String
     public let binary: String
-    private var process: Process?
+    private var process: Subprocess?
     private let removeDirectory: Bool
 
     /// Whether `binary -v` runs.
@@ -24,7 +24,7 @@ public final class HAProxyProcess: @unchecked Sendable {
 
     /// Creates `directory` (or a fresh temporary one) with a minimal config.
     public init(directory: String? = nil, binary: String = "haproxy") throws {
-        let dir = directory ?? (NSTemporaryDirectory() + "servicerouter-\(getpid())-\(UUID().uuidString.prefix(8))")
+        let dir = directory ?? (FileManager.default.temporaryDirectory.path() + "servicerouter-\(getpid())-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         chmod(dir, 0o700)
         self.directory = dir
@@ -59,13 +59,7 @@ public final class HAProxyProcess: @unchecked Sendable {
 
     /// Starts HAProxy on whatever config file is there and waits until the runtime socket answers.
     public func start(timeout: Double = 30) async throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = [binary, "-W", "-S", masterSocketPath, "-f", configPath]
-        p.standardInput = FileHandle.nullDevice
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try p.run()
+        let p = try Subprocess(executable: "/usr/bin/env", arguments: [binary, "-W", "-S", masterSocketPath, "-f", configPath])
         process = p
         let deadline = Monotonic.now() + timeout
         while Monotonic.now() < deadline {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import ServiceRouterCore
 
 /// What an exchange reads and writes: a plain `Connection`, or a `TLSConnection` over one.
@@ -125,5 +125,5 @@ struct HTTPExchange: Sendable {
 }
 
 private func seconds(_ value: Double) -> String {
-    value == value.rounded() ? String(Int(value)) : String(format: "%.3g", value)
+    value == value.rounded() ? String(Int(value)) : value.significant(3)
 }

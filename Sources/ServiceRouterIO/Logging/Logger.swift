@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import ServiceRouterCore
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -110,7 +111,7 @@ public final class StreamLogSink: LogSink {
     public func write(_ record: LogRecord) {
         let line = Self.format(record, as: format, time: Date())
         lock.withLock { _ in
-            FileHandle.standardError.write(Data((line + "\n").utf8))
+            Console.standardError(line + "\n")
         }
     }
 
@@ -121,8 +122,9 @@ public final class StreamLogSink: LogSink {
         var tmv = tm()
         gmtime_r(&secs, &tmv)
         let ms = Int((t - t.rounded(.down)) * 1000)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(tmv.tm_year) + 1900, Int(tmv.tm_mon) + 1,
-                      Int(tmv.tm_mday), Int(tmv.tm_hour), Int(tmv.tm_min), Int(tmv.tm_sec), ms)
+        return (Int(tmv.tm_year) + 1900).zeroPadded(4) + "-" + (Int(tmv.tm_mon) + 1).zeroPadded(2) + "-" + Int(tmv.tm_mday).zeroPadded(2)
+            + "T" + Int(tmv.tm_hour).zeroPadded(2) + ":" + Int(tmv.tm_min).zeroPadded(2) + ":" + Int(tmv.tm_sec).zeroPadded(2)
+            + "." + ms.zeroPadded(3) + "Z"
     }
 
     public static func format(_ r: LogRecord, as format: LogFormat, time: Date) -> String {
@@ -163,7 +165,7 @@ public final class StreamLogSink: LogSink {
             case "\t": out += "\\t"
             default:
                 if isControl(scalar) {
-                    out += String(format: "\\u%04x", scalar.value)
+                    out += "\\u" + scalar.value.hexZeroPadded(4)
                 } else {
                     out.unicodeScalars.append(scalar)
                 }
@@ -183,7 +185,7 @@ public final class StreamLogSink: LogSink {
             case "\t": out += "\\t"
             default:
                 if scalar.value < 0x20 {
-                    out += String(format: "\\u%04x", scalar.value)
+                    out += "\\u" + scalar.value.hexZeroPadded(4)
                 } else {
                     out.unicodeScalars.append(scalar)
                 }
@@ -195,19 +197,24 @@ public final class StreamLogSink: LogSink {
 
 /// Appends text lines to a file (the demo keeps the controller's log out of its live view).
 public final class FileLogSink: LogSink {
-    private let handle: Mutex<FileHandle?>
+    /// The open file, or -1 when it could not be opened (records are then dropped).
+    private let descriptor: Mutex<Int32>
     public let format: LogFormat
 
     public init(path: String, format: LogFormat = .text) {
         if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
-        let h = FileHandle(forWritingAtPath: path)
-        h?.seekToEndOfFile()
-        handle = Mutex(h)
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        if fd >= 0 { lseek(fd, 0, SEEK_END) }
+        descriptor = Mutex(fd)
         self.format = format
     }
 
     public func write(_ record: LogRecord) {
         let line = StreamLogSink.format(record, as: format, time: Date()) + "\n"
-        handle.withLock { $0?.write(Data(line.utf8)) }
+        descriptor.withLock { fd in if fd >= 0 { Console.write(line, to: fd) } }
+    }
+
+    deinit {
+        descriptor.withLock { fd in if fd >= 0 { close(fd) } }
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import ServiceRouterCore
 
 /// HTTP basic credentials for Marathon (`--http_credentials user:pass` on Marathon's side).
@@ -14,7 +14,7 @@ public struct BasicCredentials: Sendable, Equatable, CustomStringConvertible, Cu
 
     /// `user:password` (the password may contain colons).
     public init(text: String) throws {
-        let line = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let line = text.trimmingWhitespaceAndNewlines()
         guard let colon = line.firstIndex(of: ":"), colon != line.startIndex else {
             throw MarathonConfigurationError(reason: "credentials are not of the form user:password")
         }
@@ -28,7 +28,7 @@ public struct BasicCredentials: Sendable, Equatable, CustomStringConvertible, Cu
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw MarathonConfigurationError(reason: "cannot read credentials file \(path): \((error as NSError).localizedDescription)")
+            throw MarathonConfigurationError(reason: "cannot read credentials file \(path): \(error.foundationDescription)")
         }
         let first = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).first ?? ""
         do {
@@ -79,7 +79,7 @@ public struct MarathonEndpoints: Sendable, Equatable, CustomStringConvertible {
 
     /// A comma-separated list, as given on the command line.
     public init(list: String, credentials: BasicCredentials? = nil) throws {
-        let texts = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let texts = list.split(separator: ",").map { $0.trimmingWhitespace() }.filter { !$0.isEmpty }
         let urls = try texts.map { text -> URL in
             guard let url = URL(string: text) else { throw MarathonConfigurationError(reason: "not a URL: \(text.prefix(200))") }
             return url
@@ -199,7 +199,7 @@ public struct MarathonClient: Sendable {
             }
             let delay = backoff.next(random: random())
             logger.warning("Marathon event stream disconnected",
-                           [("reason", outcome.reason), ("retry_in", String(format: "%.2f", delay))])
+                           [("reason", outcome.reason), ("retry_in", delay.fixed(2))])
             continuation.yield(.disconnected(reason: outcome.reason, retryIn: delay))
             do {
                 try await Task.sleep(nanoseconds: UInt64(delay * 1e9))

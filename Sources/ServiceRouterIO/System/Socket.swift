@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Foundation
+import FoundationEssentials
 
 /// A failed system call: which operation, on what, and the errno text.
 /// Every libc call of the project goes through this folder; the rest of the code sees only this type.
