@@ -290,10 +290,11 @@ struct ReliabilityTests {
 
             try HAProxyProcess.minimalConfig(socket: s.haproxy.socketPath).write(toFile: s.haproxy.configPath, atomically: true, encoding: .utf8)
             _ = try await s.haproxy.control().reload(runtime: s.haproxy.runtime, timeout: 30)
-            let foreign = try await s.haproxy.runtime.identity()
-            // The controller may already be restoring its config; a worker on the minimal config
-            // has no backends and must never report our structure.
-            if try await s.haproxy.runtime.liveState().backendOrder.isEmpty {
+            // Identity and servers from one connection, so from one worker (the replaced one may
+            // still answer for a moment). The controller may already be restoring its config; a
+            // worker without backends runs the minimal config and must never report our structure.
+            let (foreign, live) = try await s.haproxy.runtime.identifiedLiveState()
+            if live.backendOrder.isEmpty {
                 #expect(foreign.structureHash == nil, "a worker on the minimal config claims our structure")
             }
             // Restored: a newer worker on a generated config (the replaced worker may still answer

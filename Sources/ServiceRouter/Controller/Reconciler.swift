@@ -231,6 +231,9 @@ public actor Reconciler {
         let built: DesiredState
         if let last = lastBuild, last.context == context, last.apps == appList {
             built = last.desired
+            // Keep the inputs just compared, not the older equal copies: the older model's
+            // storage is freed instead of living on beside the current one.
+            lastBuild = (appList, context, built)
         } else {
             lastBuild = nil
             built = DesiredStateBuilder.build(apps: appList, options: settings.routing, context: context)
@@ -350,6 +353,7 @@ public actor Reconciler {
                 if let after = await readBackNewWorker(replacing: outcome.oldPid) {
                     report.live = after.live
                     plan = SlotPlanner.plan(desired: desired, live: after.live, history: history, now: clock())
+                    plan.shareSlots(with: Dictionary(report.plan.backends.map { ($0.backend, $0) }) { a, _ in a })
                     if !plan.commands.isEmpty {
                         report.failures += await send(plan.commands)
                         report.commands += plan.commands
@@ -713,7 +717,8 @@ public actor Reconciler {
     /// Plans and renders `desired` against the live state and says whether a reload is needed.
     private func prepare(_ desired: DesiredState, live: LiveState, identity: HAProxyIdentity?, socketProblem: String?) async -> SyncReport {
         let planStart = clock()
-        let plan = SlotPlanner.plan(desired: desired, live: live, history: history, now: clock())
+        var plan = SlotPlanner.plan(desired: desired, live: live, history: history, now: clock())
+        plan.shareSlots(with: assignment)
         var report = SyncReport(desired: desired, plan: plan, rendered: nil, live: live, identity: identity)
         let renderStart = clock()
         report.timings.plan = renderStart - planStart

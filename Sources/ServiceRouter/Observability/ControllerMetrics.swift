@@ -55,25 +55,45 @@ public final class ControllerMetrics: Sendable {
     func backends(_ plan: ReconcilePlan, live: LiveState, replaceAll: Bool) {
         var fresh = [ProxyName: BackendSnapshot](minimumCapacity: plan.backends.count)
         for b in plan.backends {
-            fresh[b.backend] = BackendSnapshot(slotCount: b.slotCount, slots: b.slots, live: live.backends[b.backend] ?? [])
+            fresh[b.backend] = BackendSnapshot(slotCount: b.slotCount, slots: b.slots,
+                                               live: (live.backends[b.backend] ?? []).compactMap(LiveSlot.init))
         }
         state.withLock { s in
             if replaceAll { s.backends = fresh } else { s.backends.merge(fresh) { $1 } }
         }
     }
 
+    /// What `/status` shows of a live slot: kept instead of the whole `LiveServer`, so the snapshot
+    /// of 25,000 slots (held between passes) stays small and shares nothing with the pass's state.
+    struct LiveSlot: Sendable {
+        var slot: Int32
+        var port: Int32
+        var address: String
+        var adminFlags: UInt8
+        var operationalState: UInt8
+
+        init?(_ l: LiveServer) {
+            guard let n = SlotPlanner.slotNumber(l.name), let slot = Int32(exactly: n), let port = Int32(exactly: l.port),
+                  let flags = UInt8(exactly: l.adminFlags), let op = UInt8(exactly: l.operationalState) else { return nil }
+            self.slot = slot
+            self.port = port
+            address = l.address
+            adminFlags = flags
+            operationalState = op
+        }
+
+    }
+
     struct BackendSnapshot: Sendable {
         var slotCount: Int
         var slots: [DesiredServer?]
-        var live: [LiveServer]
+        var live: [LiveSlot]
 
         var used: Int { slots.reduce(0) { $0 + ($1 == nil ? 0 : 1) } }
 
         func status(_ backend: ProxyName) -> BackendStatus {
-            var liveBySlot = [Int: LiveServer](minimumCapacity: live.count)
-            for l in live {
-                if let n = SlotPlanner.slotNumber(l.name), liveBySlot[n] == nil { liveBySlot[n] = l }
-            }
+            var liveBySlot = [Int: LiveSlot](minimumCapacity: live.count)
+            for l in live where liveBySlot[Int(l.slot)] == nil { liveBySlot[Int(l.slot)] = l }
             return BackendStatus(
                 backend: backend.text,
                 slots: (0..<slotCount).map { i in
@@ -82,8 +102,8 @@ public final class ControllerMetrics: Sendable {
                     return BackendStatus.Slot(
                         slot: "s\(i + 1)", desiredTask: d?.taskId, desiredAddress: d.map { "\($0.endpoint)" },
                         desiredState: d.map { $0.routing == .serve ? "ready" : "drain" } ?? "maint",
-                        liveAddress: l.map { "\($0.address):\($0.port)" }, liveAdmin: l?.admin.rawValue,
-                        liveOperational: l?.operationalName)
+                        liveAddress: l.map { "\($0.address):\($0.port)" }, liveAdmin: l.map { LiveServer.admin(flags: Int($0.adminFlags)).rawValue },
+                        liveOperational: l.map { LiveServer.operationalName(Int($0.operationalState)) })
                 })
         }
     }

@@ -35,7 +35,8 @@ public enum ConfigRenderer {
             guard let bp = plan.backend(s.backend) else { continue }
             if let e = cache.entries[s.backend], e.slotCount == bp.slotCount, e.pieces.service == s, e.slots == bp.slots {
                 pieces.append(e.pieces)
-                entries[s.backend] = e
+                // The plan's own (equal) slots are kept, so the cache never holds a second copy.
+                entries[s.backend] = RenderCache.Entry(slotCount: bp.slotCount, slots: bp.slots, pieces: e.pieces)
                 continue
             }
             do {
@@ -157,7 +158,8 @@ public enum ConfigRenderer {
     static func backendPieces(_ s: Service, _ bp: BackendPlan, _ t: ScopedTemplates, _ common: [String: String]) throws -> BackendText {
         var out = BackendBuilder()
         try backendPieces(s, bp, t, common, into: &out)
-        return BackendText(real: out.real, skeletonDigest: out.skeleton.value)
+        // A copy of exactly its size: the text grew by doubling, and the cache keeps it.
+        return BackendText(real: String(decoding: out.real.utf8, as: UTF8.self), skeletonDigest: out.skeleton.value)
     }
 
     /// Accumulates a backend section: the text as written and, hashed as it goes, its skeleton.

@@ -37,9 +37,11 @@ public struct LiveServer: Sendable, Equatable {
 
     /// The effective administrative state. The config-`disabled` bit (0x04) stays set after
     /// `set server .. state ready` on HAProxy 2.6 although the server serves, so it is ignored.
-    public var admin: Admin {
-        if adminFlags & (0x01 | 0x02 | 0x20) != 0 { return .maint }
-        if adminFlags & (0x08 | 0x10) != 0 { return .drain }
+    public var admin: Admin { Self.admin(flags: adminFlags) }
+
+    public static func admin(flags: Int) -> Admin {
+        if flags & (0x01 | 0x02 | 0x20) != 0 { return .maint }
+        if flags & (0x08 | 0x10) != 0 { return .drain }
         return .ready
     }
 
@@ -49,13 +51,15 @@ public struct LiveServer: Sendable, Equatable {
         return Endpoint(ip: ip, port: p)
     }
 
-    public var operationalName: String {
-        switch operationalState {
+    public var operationalName: String { Self.operationalName(operationalState) }
+
+    public static func operationalName(_ state: Int) -> String {
+        switch state {
         case 0: "down"
         case 1: "starting"
         case 2: "up"
         case 3: "stopping"
-        default: "op\(operationalState)"
+        default: "op\(state)"
         }
     }
 }
@@ -65,6 +69,11 @@ public struct LiveState: Sendable, Equatable {
     public var backends: [ProxyName: [LiveServer]]
     /// Backend names in HAProxy's order.
     public var backendOrder: [ProxyName]
+
+    init(grouped backends: [ProxyName: [LiveServer]], order: [ProxyName]) {
+        self.backends = backends
+        self.backendOrder = order
+    }
 
     public init(servers: [LiveServer] = []) {
         var backends: [ProxyName: [LiveServer]] = [:]
@@ -125,7 +134,9 @@ public enum RuntimeReplyParsers {
     /// nil when the text is not all ASCII.
     static func serversStateASCII(_ bytes: UnsafeBufferPointer<UInt8>) throws -> LiveState? {
         guard !bytes.contains(where: { $0 >= 0x80 }) else { return nil }
-        var servers: [LiveServer] = []
+        // Grouped as it is read (HAProxy lists a backend's servers together), so the servers are
+        // held once, not once in a flat list and again by backend: 25,000 rows at 10,000 tasks.
+        var grouped = LiveStateBuilder()
         var sawVersion = false
         var lineNo = 0
         var lastBackend: (bytes: Slice<UnsafeBufferPointer<UInt8>>, name: ProxyName)?
@@ -172,7 +183,7 @@ public enum RuntimeReplyParsers {
                   let iweight = int(fields[8]), let check = int(fields[10]), let port = int(fields[18]) else {
                 throw ParseError(what: "show servers state", line: lineNo, reason: "unexpected field value in \(ValidationError.quoted(String(decoding: line, as: UTF8.self)))")
             }
-            servers.append(LiveServer(backend: beName, name: srvName, serverID: srvID, address: String(decoding: fields[4], as: UTF8.self),
+            grouped.append(LiveServer(backend: beName, name: srvName, serverID: srvID, address: String(decoding: fields[4], as: UTF8.self),
                                       port: port, operationalState: op, adminFlags: admin, userWeight: uweight, initialWeight: iweight,
                                       checkStatus: check, checkPort: fields.count > 21 ? int(fields[21]) ?? 0 : 0))
         }
@@ -180,7 +191,37 @@ public enum RuntimeReplyParsers {
             let text = String(decoding: bytes, as: UTF8.self)
             throw ParseError(what: "show servers state", line: 1, reason: "no format version line: \(ValidationError.quoted(String(text.prefix(80))))")
         }
-        return LiveState(servers: servers)
+        return grouped.state()
+    }
+
+    /// Builds a `LiveState` from servers in HAProxy's order, exactly as `LiveState(servers:)`
+    /// groups them, without a flat list: each run of one backend's servers goes into its group
+    /// when the run ends.
+    struct LiveStateBuilder {
+        private var backends: [ProxyName: [LiveServer]] = [:]
+        private var order: [ProxyName] = []
+        private var run: [LiveServer] = []
+
+        mutating func append(_ server: LiveServer) {
+            if let last = run.last, last.backend != server.backend { flush() }
+            run.append(server)
+        }
+
+        private mutating func flush() {
+            guard let name = run.first?.backend else { return }
+            if backends[name] == nil {
+                order.append(name)
+                backends[name] = run
+            } else {
+                backends[name]!.append(contentsOf: run)
+            }
+            run = []
+        }
+
+        mutating func state() -> LiveState {
+            flush()
+            return LiveState(grouped: backends, order: order)
+        }
     }
 
     /// `Int(_: Substring)` on ASCII bytes: an optional sign, then decimal digits; nil on overflow.

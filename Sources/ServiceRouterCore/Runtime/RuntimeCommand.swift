@@ -162,7 +162,9 @@ public struct RuntimeReplySplitter: Sendable {
                 // An empty line: the reply ends here (without the newline before it).
                 let end = current.last == 0x0A ? current.count - 1 : current.count
                 replies.append(String(decoding: current[..<end], as: UTF8.self))
-                current.removeAll(keepingCapacity: true)
+                // A large reply's buffer (2 MB for 25,000 servers) is released at once rather
+                // than kept beside the text while the caller parses it.
+                if current.capacity > 64 << 10 { current = [] } else { current.removeAll(keepingCapacity: true) }
                 lineStart = 0
             } else {
                 current.append(0x0A)

@@ -37,6 +37,22 @@ public struct ReconcilePlan: Sendable, Equatable {
         self.index = Self.index(backends)
     }
 
+    /// Gives each backend whose slots equal those of `previous` (the plan in force) that plan's
+    /// very array: plans, the render cache and the status snapshot outlive a pass, and at 10,000
+    /// tasks a second equal copy of 25,000 slots is megabytes. Equal arrays then also compare in
+    /// constant time.
+    public mutating func shareSlots(with previous: [ProxyName: BackendPlan]) {
+        var out = backends
+        var shared = false
+        for i in out.indices {
+            if let p = previous[out[i].backend], p.slots == out[i].slots {
+                out[i].slots = p.slots
+                shared = true
+            }
+        }
+        if shared { backends = out }
+    }
+
     private static func index(_ backends: [BackendPlan]) -> [ProxyName: Int] {
         var index = [ProxyName: Int](minimumCapacity: backends.count)
         for (i, b) in backends.enumerated() where index[b.backend] == nil { index[b.backend] = i }
