@@ -7,7 +7,7 @@ import ServiceRouterIO
 import Synchronization
 
 /// One app as the simulator holds it.
-struct AppRecord: Sendable {
+struct AppRecord: Sendable, Equatable {
     var spec: AppSpec
     /// Service ports by port index (allocated where the spec said 0).
     var servicePorts: [Int]
@@ -23,7 +23,7 @@ struct AppRecord: Sendable {
     var hasHealthChecks: Bool { !spec.healthChecks.isEmpty }
 }
 
-struct HealthRecord: Sendable {
+struct HealthRecord: Sendable, Equatable {
     var alive: Bool
     var consecutiveFailures: Int
     var firstSuccess: String?
@@ -33,7 +33,7 @@ struct HealthRecord: Sendable {
 }
 
 /// One task (instance) as the simulator holds it.
-struct TaskRecord: Sendable {
+struct TaskRecord: Sendable, Equatable {
     let id: String
     let instanceId: String
     let appId: String
