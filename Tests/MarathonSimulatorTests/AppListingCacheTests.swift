@@ -111,6 +111,22 @@ import Testing
         }
     }
 
+    @Test func everyTaskWriteAdvancesItsAppsRevisionOnly() async throws {
+        try await withSimulator(.init(heartbeatInterval: nil, killGracePeriod: 0)) { sim in
+            try await sim.createApp(AppSpec(id: "/a", instances: 2))
+            try await sim.createApp(AppSpec(id: "/b", instances: 1))
+            let s0 = sim.engine.snapshot()
+            let (a0, b0) = (s0.tasks.revision(of: "/a"), s0.tasks.revision(of: "/b"))
+            #expect(a0 > 0 && b0 > 0 && s0.tasks.revision(of: "/none") == 0)
+            try await sim.setHealth(await sim.tasks("/a")[0].id, alive: false)
+            let s1 = sim.engine.snapshot()
+            #expect(s1.tasks.revision(of: "/a") > a0 && s1.tasks.revision(of: "/b") == b0)
+            try await sim.killTask(await sim.tasks("/b")[0].id)
+            let s2 = sim.engine.snapshot()
+            #expect(s2.tasks.revision(of: "/b") > b0 && s2.tasks.revision(of: "/a") == s1.tasks.revision(of: "/a"))
+        }
+    }
+
     @Test func serializerWritesNumbersStringsAndLiteralsAsBefore() throws {
         let value: JSONValue = ["i": [0, 7, -7, 10, 1234567890, .int(Int.max), .int(Int.min)],
                                 "d": [0.1, 1.15, 2.0, -3.0, .double(.infinity), 1e20],

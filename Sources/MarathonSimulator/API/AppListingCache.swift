@@ -6,10 +6,11 @@ import Synchronization
 /// and serializing ~5 MB took well over 100 ms per request).
 ///
 /// An entry is reused only when the inputs of `Rendering.app(_:tasks:healthResultsHidden:embed:)`
-/// equal the ones it was rendered from: the app record (spec, version, deployments,
-/// lastTaskFailure…), its tasks in order (states, health…) and whether health results are
-/// hidden. No invalidation to forget: whatever changes an app's JSON changes those inputs.
-/// Comparing is cheap because unchanged records share their storage with the snapshot.
+/// are the ones it was rendered from: the same app record (spec, version, deployments,
+/// lastTaskFailure…, compared by value), the same task ids in the same order, no write to any of
+/// its tasks since (`TaskTable` advances the app's revision on every write: states, health…)
+/// and the same health-results-hidden flag. No invalidation call to forget: whatever changes an
+/// app's JSON changes one of those. Checking costs a few lookups per app, not per task.
 final class AppListingCache: Sendable {
     private struct Key: Hashable {
         let appId: String
@@ -18,15 +19,25 @@ final class AppListingCache: Sendable {
 
     private struct Entry {
         let app: AppRecord
-        let tasks: [TaskRecord]
+        /// `EngineState.tasksByApp` and `TaskTable.revision(of:)` of the app when rendered.
+        let taskIDs: [String]
+        let taskRevision: UInt64
         let healthResultsHidden: Bool
         let bytes: [UInt8]
+
+        /// Unchanged arrays share storage with the state, so `taskIDs` compares in O(1).
+        func matches(_ app: AppRecord, _ s: EngineState) -> Bool {
+            healthResultsHidden == s.healthResultsHidden && taskRevision == s.tasks.revision(of: app.id)
+                && taskIDs == (s.tasksByApp[app.id] ?? []) && self.app == app
+        }
     }
 
     private struct Table {
         var entries: [Key: Entry] = [:]
         var hits = 0
         var misses = 0
+        /// Bytes of the last listing: the next one reserves about as much up front.
+        var lastSize = 0
     }
 
     private let table = Mutex(Table())
@@ -35,35 +46,31 @@ final class AppListingCache: Sendable {
     /// `JSONValue.object(["apps": .array(apps.map { Rendering.app($0, state:, embed:) })])` encodes to.
     func listing(_ apps: [AppRecord], state: EngineState, embed: Rendering.AppEmbed) -> [UInt8] {
         table.withLock { t in
-            var parts: [[UInt8]] = []
-            parts.reserveCapacity(apps.count)
-            var size = 12
-            for app in apps {
+            var out: [UInt8] = []
+            out.reserveCapacity(t.lastSize + t.lastSize / 8)
+            out.append(contentsOf: #"{"apps":["#.utf8)
+            for (i, app) in apps.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
                 let key = Key(appId: app.id, embed: embed.rawValue)
-                let tasks = state.tasks(of: app.id)
-                if let e = t.entries[key], e.healthResultsHidden == state.healthResultsHidden, e.app == app, e.tasks == tasks {
+                if let e = t.entries[key], e.matches(app, state) {
                     t.hits += 1
-                    parts.append(e.bytes)
+                    out.append(contentsOf: e.bytes)
                 } else {
                     t.misses += 1
-                    let bytes = Rendering.app(app, tasks: tasks, healthResultsHidden: state.healthResultsHidden, embed: embed).encoded()
-                    t.entries[key] = Entry(app: app, tasks: tasks, healthResultsHidden: state.healthResultsHidden, bytes: bytes)
-                    parts.append(bytes)
+                    let bytes = Rendering.app(app, tasks: state.tasks(of: app.id), healthResultsHidden: state.healthResultsHidden,
+                                              embed: embed).encoded()
+                    t.entries[key] = Entry(app: app, taskIDs: state.tasksByApp[app.id] ?? [],
+                                           taskRevision: state.tasks.revision(of: app.id),
+                                           healthResultsHidden: state.healthResultsHidden, bytes: bytes)
+                    out.append(contentsOf: bytes)
                 }
-                size += parts[parts.count - 1].count + 1
             }
+            out.append(contentsOf: "]}".utf8)
+            t.lastSize = out.count
             // Apps that are gone (or being deleted) leave the cache.
             if t.entries.count > apps.count {
                 t.entries = t.entries.filter { key, _ in state.apps[key.appId].map { !$0.deleting } ?? false }
             }
-            var out: [UInt8] = []
-            out.reserveCapacity(size)
-            out.append(contentsOf: #"{"apps":["#.utf8)
-            for (i, part) in parts.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                out.append(contentsOf: part)
-            }
-            out.append(contentsOf: "]}".utf8)
             return out
         }
     }

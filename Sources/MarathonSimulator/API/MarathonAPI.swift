@@ -265,10 +265,12 @@ final class MarathonAPI: Sendable {
         let selectors = r.queryValues("label").compactMap(LabelSelector.init)
         let cmdFilter = r.queryValue("cmd")
         return s.apps.values
-            .filter { !$0.deleting }
-            .filter { app in idFilter.map { app.id.lowercased().contains($0) } ?? true }
-            .filter { app in cmdFilter.map { app.spec.cmd?.contains($0) ?? false } ?? true }
-            .filter { app in selectors.allSatisfy { $0.matches(app.spec.labels) } }
+            .filter { app in
+                !app.deleting
+                    && (idFilter.map { app.id.lowercased().contains($0) } ?? true)
+                    && (cmdFilter.map { app.spec.cmd?.contains($0) ?? false } ?? true)
+                    && selectors.allSatisfy { $0.matches(app.spec.labels) }
+            }
             .sorted { $0.id < $1.id }
     }
 
