@@ -106,7 +106,7 @@ import Testing
 
     @Test func oneChangedTaskRendersOnlyItsApp() async throws {
         try await withSimulator(.init(heartbeatInterval: nil, killGracePeriod: 0)) { sim in
-            try await sim.createApps((1...20).map { AppSpec(id: String(format: "/many/app-%02d", $0), instances: 2) })
+            try await sim.createApps((1...20).map { AppSpec(id: "/many/app-" + ($0 < 10 ? "0\($0)" : "\($0)"), instances: 2) })
             try await sim.waitForDeployments()
             _ = try await RawHTTP.get(port: sim.port, "/v2/apps?embed=apps.tasks")
             let before = sim.api.listingCache.counts
