@@ -17,8 +17,11 @@ let package = Package(
         // The edges: sockets, HTTP client/server, Marathon client + event stream, runtime socket,
         // HAProxy process control, files, clock, logging.
         .target(name: "ServiceRouterIO", dependencies: ["ServiceRouterCore"]),
+        // <sys/epoll.h> for Swift (Glibc's module lacks it): a header with inline helpers, Linux only.
+        .target(name: "CEpoll"),
         // A wire-exact Marathon 1.x simulator with real task listeners (tests, demo, benchmarks).
-        .target(name: "MarathonSimulator", dependencies: ["ServiceRouterCore", "ServiceRouterIO"], exclude: ["README.md"]),
+        .target(name: "MarathonSimulator", dependencies: ["CEpoll", "ServiceRouterCore", "ServiceRouterIO"],
+                exclude: ["README.md"]),
         // The controller and the commands (once, plan, render, run, socket, status, demo, sim).
         .target(name: "ServiceRouter", dependencies: ["ServiceRouterCore", "ServiceRouterIO", "MarathonSimulator"]),
         // Thin executable: arguments -> wiring.

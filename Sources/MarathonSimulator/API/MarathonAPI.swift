@@ -15,6 +15,8 @@ final class MarathonAPI: Sendable {
     /// `http://host:port` of this instance (set once the server is bound).
     let selfURL: String
     let frameworkId = UUID().uuidString.lowercased() + "-0000"
+    /// Serialized apps of `/v2/apps`, reused while an app and its tasks are unchanged.
+    let listingCache = AppListingCache()
 
     init(engine: SimulatorEngine, bus: EventBus, control: ControlState, options: MarathonSimulator.Options, selfURL: String) {
         self.engine = engine
@@ -83,7 +85,7 @@ final class MarathonAPI: Sendable {
             case ("GET", "/v2/queue"): return json(["queue": []])
             case ("GET", "/v2/tasks"): return json(["tasks": .array(listTasks(r))])
             case ("POST", "/v2/tasks/delete"): return try killTasks(r)
-            case ("GET", "/v2/apps"), ("GET", "/v2/apps/"): return json(["apps": .array(listApps(r))])
+            case ("GET", "/v2/apps"), ("GET", "/v2/apps/"): return .json(listApps(r))
             case ("POST", "/v2/apps"), ("POST", "/v2/apps/"): return try createApp(r)
             default: break
             }
@@ -246,20 +248,37 @@ final class MarathonAPI: Sendable {
         return embed
     }
 
-    private func listApps(_ r: HTTPServerRequest) -> [JSONValue] {
+    /// The `/v2/apps` body: the query picks the apps and the embed set, the cache writes them.
+    private func listApps(_ r: HTTPServerRequest) -> [UInt8] {
         let s = engine.snapshot()
-        // Marathon always embeds counts and deployments in /v2/apps (backwards compatibility).
-        let embed = parseEmbed(r).union([.counts, .deployments])
+        return listingCache.listing(selectApps(r, s), state: s, embed: listingEmbed(r))
+    }
+
+    /// Marathon always embeds counts and deployments in /v2/apps (backwards compatibility).
+    func listingEmbed(_ r: HTTPServerRequest) -> Rendering.AppEmbed {
+        parseEmbed(r).union([.counts, .deployments])
+    }
+
+    /// The apps `/v2/apps` lists for the query's `id`, `cmd` and `label` filters, by id.
+    func selectApps(_ r: HTTPServerRequest, _ s: EngineState) -> [AppRecord] {
         let idFilter = r.queryValue("id")?.lowercased()
         let selectors = r.queryValues("label").compactMap(LabelSelector.init)
         let cmdFilter = r.queryValue("cmd")
         return s.apps.values
-            .filter { !$0.deleting }
-            .filter { app in idFilter.map { app.id.lowercased().contains($0) } ?? true }
-            .filter { app in cmdFilter.map { app.spec.cmd?.contains($0) ?? false } ?? true }
-            .filter { app in selectors.allSatisfy { $0.matches(app.spec.labels) } }
+            .filter { app in
+                !app.deleting
+                    && (idFilter.map { app.id.lowercased().contains($0) } ?? true)
+                    && (cmdFilter.map { app.spec.cmd?.contains($0) ?? false } ?? true)
+                    && selectors.allSatisfy { $0.matches(app.spec.labels) }
+            }
             .sorted { $0.id < $1.id }
-            .map { Rendering.app($0, state: s, embed: embed) }
+    }
+
+    /// `/v2/apps` written without the cache: the reference the cache is tested against.
+    func uncachedListing(_ r: HTTPServerRequest) -> [UInt8] {
+        let s = engine.snapshot()
+        let embed = listingEmbed(r)
+        return JSONValue.object(["apps": .array(selectApps(r, s).map { Rendering.app($0, state: s, embed: embed) })]).encoded()
     }
 
     private func listTasks(_ r: HTTPServerRequest) -> [JSONValue] {

@@ -7,7 +7,7 @@ import ServiceRouterIO
 import Synchronization
 
 /// One app as the simulator holds it.
-struct AppRecord: Sendable {
+struct AppRecord: Sendable, Equatable {
     var spec: AppSpec
     /// Service ports by port index (allocated where the spec said 0).
     var servicePorts: [Int]
@@ -72,7 +72,7 @@ struct DeploymentRecord: Sendable {
 /// Everything the simulator knows; a value, so readers copy it out of the lock cheaply.
 struct EngineState: Sendable {
     var apps: [String: AppRecord] = [:]
-    var tasks: [String: TaskRecord] = [:]
+    var tasks = TaskTable()
     /// Task ids of each app in launch order.
     var tasksByApp: [String: [String]] = [:]
     var deployments: [String: DeploymentRecord] = [:]
@@ -92,6 +92,44 @@ struct EngineState: Sendable {
 
     mutating func markDirty(_ appId: String) {
         if !dirtyApps.contains(appId) { dirtyApps.append(appId) }
+    }
+}
+
+/// The tasks by id, and a revision per app that every write of one of its tasks advances:
+/// `AppListingCache` reuses an app's JSON while the revision (and the app record) stay the same,
+/// without comparing 10,000 task records. The dictionary is private(set), so no write can miss
+/// the revision.
+struct TaskTable: Sendable {
+    private(set) var byId: [String: TaskRecord] = [:]
+    /// Taken from one counter, so a revision is never seen twice, even for an app id deleted
+    /// and created again.
+    private(set) var revisions: [String: UInt64] = [:]
+    private var lastRevision: UInt64 = 0
+
+    subscript(id: String) -> TaskRecord? {
+        get { byId[id] }
+        set {
+            if let old = byId[id] { advance(old.appId) }
+            if let newValue { advance(newValue.appId) }
+            byId[id] = newValue
+        }
+    }
+
+    @discardableResult
+    mutating func removeValue(forKey id: String) -> TaskRecord? {
+        guard let old = byId.removeValue(forKey: id) else { return nil }
+        advance(old.appId)
+        return old
+    }
+
+    var count: Int { byId.count }
+
+    /// 0 for an app none of whose tasks was ever written.
+    func revision(of appId: String) -> UInt64 { revisions[appId] ?? 0 }
+
+    private mutating func advance(_ appId: String) {
+        lastRevision += 1
+        revisions[appId] = lastRevision
     }
 }
 

@@ -14,6 +14,12 @@ enum Rendering {
     }
 
     static func app(_ app: AppRecord, state: EngineState, embed: AppEmbed) -> JSONValue {
+        Self.app(app, tasks: state.tasks(of: app.id), healthResultsHidden: state.healthResultsHidden, embed: embed)
+    }
+
+    /// An app from exactly these inputs and nothing else: `AppListingCache` relies on it (equal
+    /// inputs, equal bytes), so anything new the JSON depends on must come in as a parameter.
+    static func app(_ app: AppRecord, tasks: [TaskRecord], healthResultsHidden: Bool, embed: AppEmbed) -> JSONValue {
         let spec = app.spec
         var o: JSONObject = ["id": .string(spec.id)]
         if let roles = spec.acceptedResourceRoles { o["acceptedResourceRoles"] = .strings(roles) }
@@ -70,9 +76,8 @@ enum Rendering {
         o["killSelection"] = "YOUNGEST_FIRST"
         o["unreachableStrategy"] = ["inactiveAfterSeconds": 0, "expungeAfterSeconds": 0]
         if let grace = spec.taskKillGracePeriodSeconds { o["taskKillGracePeriodSeconds"] = .double(grace) }
-        let tasks = state.tasks(of: app.id)
         if embed.contains(.counts) {
-            let health = tasks.map { state.healthResultsHidden ? nil : $0.health }
+            let health = tasks.map { healthResultsHidden ? nil : $0.health }
             o["tasksStaged"] = .int(tasks.filter { $0.state == .staging || $0.state == .starting }.count)
             o["tasksRunning"] = .int(tasks.filter { $0.state == .running }.count)
             o["tasksHealthy"] = .int(health.filter { $0?.alive == true }.count)
@@ -83,7 +88,7 @@ enum Rendering {
         }
         if embed.contains(.lastTaskFailure), let failure = app.lastTaskFailure { o["lastTaskFailure"] = failure }
         if embed.contains(.tasks) {
-            o["tasks"] = .array(tasks.map { task($0, app: app, state: state) })
+            o["tasks"] = .array(tasks.map { task($0, app: app, healthResultsHidden: healthResultsHidden) })
         }
         return .object(o)
     }
@@ -107,6 +112,10 @@ enum Rendering {
     }
 
     static func task(_ t: TaskRecord, app: AppRecord?, state: EngineState) -> JSONValue {
+        task(t, app: app, healthResultsHidden: state.healthResultsHidden)
+    }
+
+    static func task(_ t: TaskRecord, app: AppRecord?, healthResultsHidden: Bool) -> JSONValue {
         var o: JSONObject = ["ipAddresses": ipAddresses(t), "stagedAt": .string(t.stagedAt), "state": .string(t.state.rawValue),
                              "ports": .ints(t.ports)]
         if let startedAt = t.startedAt { o["startedAt"] = .string(startedAt) }
@@ -117,7 +126,7 @@ enum Rendering {
         o["host"] = .string(t.host)
         o["servicePorts"] = .ints(t.servicePorts)
         if app?.hasHealthChecks == true {
-            if state.healthResultsHidden {
+            if healthResultsHidden {
                 o["healthCheckResults"] = []
             } else if let h = t.health {
                 o["healthCheckResults"] = [.object(healthResult(h, instanceId: t.instanceId))]

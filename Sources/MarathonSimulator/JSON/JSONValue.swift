@@ -49,30 +49,34 @@ public enum JSONValue: Sendable, Equatable {
 
     public func write(into out: inout [UInt8]) {
         switch self {
-        case .null: out.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])
-        case .bool(let b): out.append(contentsOf: b ? Array("true".utf8) : Array("false".utf8))
-        case .int(let i): out.append(contentsOf: String(i).utf8)
+        case .null: Self.writeASCII("null", into: &out)
+        case .bool(let b): Self.writeASCII(b ? "true" : "false", into: &out)
+        case .int(let i): Self.writeInt(i, into: &out)
         case .double(let d):
             if d.isFinite && d == d.rounded() && abs(d) < 1e15 {
                 // Marathon writes whole doubles such as cpus 1 or minimumHealthCapacity 1 as integers.
-                out.append(contentsOf: String(Int(d)).utf8)
+                Self.writeInt(Int(d), into: &out)
             } else if d.isFinite {
                 out.append(contentsOf: "\(d)".utf8)
             } else {
-                out.append(contentsOf: "null".utf8)
+                Self.writeASCII("null", into: &out)
             }
         case .string(let s): Self.writeString(s, into: &out)
         case .array(let a):
             out.append(UInt8(ascii: "["))
-            for (i, v) in a.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
+            var first = true
+            for v in a {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
                 v.write(into: &out)
             }
             out.append(UInt8(ascii: "]"))
         case .object(let o):
             out.append(UInt8(ascii: "{"))
-            for (i, (k, v)) in o.pairs.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
+            var first = true
+            for (k, v) in o.pairs {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
                 Self.writeString(k, into: &out)
                 out.append(UInt8(ascii: ":"))
                 v.write(into: &out)
@@ -81,8 +85,46 @@ public enum JSONValue: Sendable, Equatable {
         }
     }
 
+    /// Literals such as `null` and `true`: a StaticString's bytes need no String or Array.
+    private static func writeASCII(_ s: StaticString, into out: inout [UInt8]) {
+        out.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    }
+
+    /// Decimal digits without going through `String(i)` (one allocation per number).
+    static func writeInt(_ i: Int, into out: inout [UInt8]) {
+        if i == 0 {
+            out.append(UInt8(ascii: "0"))
+            return
+        }
+        // Magnitude as UInt so Int.min has one too.
+        var m = i.magnitude
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for 20 digits
+        var n = 0
+        withUnsafeMutableBytes(of: &digits) { buf in
+            while m > 0 {
+                buf[23 - n] = UInt8(ascii: "0") + UInt8(m % 10)
+                m /= 10
+                n += 1
+            }
+            if i < 0 { out.append(UInt8(ascii: "-")) }
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[(24 - n)...]))
+        }
+    }
+
     static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
+        // Most strings need no escaping: copy them whole.
+        var s = s
+        let plain = s.withUTF8 { bytes -> Bool in
+            for b in bytes where b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { return false }
+            out.append(contentsOf: bytes)
+            return true
+        }
+        if !plain { writeEscaped(s, into: &out) }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    private static func writeEscaped(_ s: String, into out: inout [UInt8]) {
         let hex = Array("0123456789abcdef".utf8)
         for b in s.utf8 {
             switch b {
@@ -96,7 +138,6 @@ public enum JSONValue: Sendable, Equatable {
             default: out.append(b)
             }
         }
-        out.append(UInt8(ascii: "\""))
     }
 }
 

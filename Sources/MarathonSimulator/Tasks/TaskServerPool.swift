@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import CEpoll
 import Glibc
 #endif
 import FoundationEssentials
@@ -8,8 +9,10 @@ import Synchronization
 
 /// Serves every simulated task's HTTP listener from a few threads, so 10,000 tasks cost 10,000
 /// listening descriptors and no thread each. Each worker owns a share of the listeners and their
-/// connections and runs one `poll()` loop (Glibc's module has no epoll; at ~2,500 descriptors
-/// per worker poll is cheap enough).
+/// connections and one epoll instance (through the CEpoll target: Glibc's Swift module has no
+/// epoll): a listener is added when it starts serving and deleted before it closes, a connection
+/// when it is accepted, so a request costs the same however many tasks there are. EPOLLOUT is
+/// asked for only while a response is stuck in a full socket buffer.
 ///
 /// A task answers any request with 200 and `<taskId>\n` plus an `X-Task-Id` header; its health
 /// path answers 503 while its health is failed on purpose.
@@ -67,20 +70,26 @@ private final class Worker: Sendable {
     let index: Int
     let logger: Logger
     let state = Mutex(WorkerState())
-    /// Wakes `poll` when the descriptor set changed.
+    /// The worker's epoll instance. Other threads add and delete listeners in it directly
+    /// (epoll_ctl is thread-safe); the worker thread alone waits on it.
+    let epoll: Int32
+    /// Wakes `epoll_wait` for stop().
     let wakeRead: Int32
     let wakeWrite: Int32
     let wakePending = Atomic<Bool>(false)
-    /// Newly activated listeners are added at most this often: starting 10,000 tasks must not
-    /// rebuild and poll the whole descriptor set once per task.
-    static let activationBatchInterval = 0.02
 
     static let maxConnectionsPerWorker = 4096
     static let idleTimeout = 60.0
+    /// The event token of the wake pipe; listener and connection ids start at 1 and are never
+    /// reused, so an event for a descriptor closed meanwhile finds no entry and is dropped.
+    static let wakeToken: UInt64 = 0
+    static let maxEvents: Int32 = 256
 
     init(index: Int, logger: Logger) {
         self.index = index
         self.logger = logger
+        epoll = epoll_create1(CEPOLL_CLOEXEC)
+        if epoll < 0 { logger.error("task server epoll_create1 failed", [("errno", "\(errno)")]) }
         var fds: [Int32] = [0, 0]
         if pipe(&fds) == 0 {
             for fd in fds {
@@ -93,6 +102,9 @@ private final class Worker: Sendable {
             wakeRead = -1
             wakeWrite = -1
         }
+        if wakeRead >= 0 {
+            control(CEPOLL_CTL_ADD, fd: wakeRead, events: CEPOLL_IN, token: Self.wakeToken, what: "wake pipe")
+        }
     }
 
     func start() {
@@ -104,6 +116,15 @@ private final class Worker: Sendable {
         guard wakePending.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
         var b: UInt8 = 1
         _ = Glibc.write(wakeWrite, &b, 1)
+    }
+
+    /// epoll_ctl with a warning that names the descriptor's role when it fails.
+    @discardableResult
+    private func control(_ op: Int32, fd: Int32, events: UInt32, token: UInt64, what: String) -> Bool {
+        if cepoll_ctl(epoll, op, fd, events, token) == 0 { return true }
+        let opName = op == CEPOLL_CTL_ADD ? "add" : op == CEPOLL_CTL_DEL ? "delete" : "modify"
+        logger.warning("task server epoll_ctl failed", [("op", opName), ("of", what), ("fd", "\(fd)"), ("errno", "\(errno)")])
+        return false
     }
 
     func hold(_ listener: Listener, taskId: String, healthPath: String) -> TaskServerPool.Token {
@@ -120,12 +141,20 @@ private final class Worker: Sendable {
         return TaskServerPool.Token(worker: index, id: id)
     }
 
+    /// Serving listeners are in the epoll set; held ones (a task still staging) are not, so
+    /// their connects wait in the backlog.
     func setServing(_ id: UInt64, _ on: Bool) {
         state.withLock { s in
-            s.listeners[id]?.serving = on
-            s.pendingActivations = true
+            guard var l = s.listeners[id], !s.stopping, l.serving != on else { return }
+            let fd = l.listener.value.fd
+            if on {
+                guard control(CEPOLL_CTL_ADD, fd: fd, events: CEPOLL_IN, token: id, what: "listener") else { return }
+            } else {
+                control(CEPOLL_CTL_DEL, fd: fd, events: 0, token: id, what: "listener")
+            }
+            l.serving = on
+            s.listeners[id] = l
         }
-        wake()
     }
 
     func setHealthy(_ id: UInt64, _ healthy: Bool) {
@@ -135,15 +164,16 @@ private final class Worker: Sendable {
     func remove(_ id: UInt64) {
         state.withLock { s in
             guard let entry = s.listeners.removeValue(forKey: id) else { return }
+            // Out of the epoll set before the descriptor closes (when `entry` goes).
+            if entry.serving {
+                control(CEPOLL_CTL_DEL, fd: entry.listener.value.fd, events: 0, token: id, what: "listener")
+            }
             // Shut down first: a connect racing with the close gets a refusal, never a hang.
             entry.listener.value.shutdown()
             for (cid, c) in s.connections where c.listenerID == id {
-                Glibc.close(c.fd)
-                s.connections[cid] = nil
+                close(connectionID: cid, c, state: &s)
             }
-            s.dirty = true
         }
-        wake()
     }
 
     func requestStop() {
@@ -158,78 +188,59 @@ private final class Worker: Sendable {
             usleep(2_000)
         }
         state.withLock { s in
-            for c in s.connections.values { Glibc.close(c.fd) }
-            s.connections = [:]
-            for l in s.listeners.values { l.listener.value.shutdown() }
+            for (id, c) in s.connections { close(connectionID: id, c, state: &s) }
+            for (id, l) in s.listeners {
+                if l.serving { control(CEPOLL_CTL_DEL, fd: l.listener.value.fd, events: 0, token: id, what: "listener") }
+                l.listener.value.shutdown()
+            }
             s.listeners = [:]
         }
     }
 
-    // The wake pipe lives as long as the worker: a late wake() after stop must never write
-    // into a descriptor number the process has since reused.
+    // The wake pipe and the epoll descriptor live as long as the worker: a late wake() or
+    // setServing() after stop must never use a descriptor number the process has since reused.
     deinit {
         Glibc.close(wakeRead)
         Glibc.close(wakeWrite)
+        if epoll >= 0 { Glibc.close(epoll) }
     }
 
     var listenerCount: Int { state.withLock { $0.listeners.count } }
     var connectionCount: Int { state.withLock { $0.connections.count } }
 
     private func loop() {
-        var pfds: [pollfd] = []
-        var tokens: [Token] = []
+        let eventSize = Int(cepoll_event_size())
+        let events = UnsafeMutableRawPointer.allocate(byteCount: eventSize * Int(Self.maxEvents), alignment: 16)
         var lastSweep = Monotonic.now()
-        var lastRebuild = 0.0
-        defer { state.withLock { $0.exited = true } }
+        defer {
+            events.deallocate()
+            state.withLock { $0.exited = true }
+        }
         while true {
-            var timeout: Int32 = 100
-            let stop = state.withLock { s -> Bool in
-                if s.stopping { return true }
-                let now = Monotonic.now()
-                let activationsDue = s.pendingActivations && now - lastRebuild >= Self.activationBatchInterval
-                if s.pendingActivations && !activationsDue { timeout = 5 }
-                if s.dirty || activationsDue {
-                    s.dirty = false
-                    s.pendingActivations = false
-                    lastRebuild = now
-                    pfds.removeAll(keepingCapacity: true)
-                    tokens.removeAll(keepingCapacity: true)
-                    pfds.append(pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0))
-                    tokens.append(.wake)
-                    for (id, l) in s.listeners where l.serving {
-                        pfds.append(pollfd(fd: l.listener.value.fd, events: Int16(POLLIN), revents: 0))
-                        tokens.append(.listener(id))
-                    }
-                    for (id, c) in s.connections {
-                        c.pollsForWrite = !c.output.isEmpty
-                        let events = c.output.isEmpty ? Int16(POLLIN) : Int16(POLLIN) | Int16(POLLOUT)
-                        pfds.append(pollfd(fd: c.fd, events: events, revents: 0))
-                        tokens.append(.connection(id))
-                    }
-                }
-                return false
-            }
-            if stop { return }
-            for i in pfds.indices { pfds[i].revents = 0 }
-            let n = pfds.withUnsafeMutableBufferPointer { Glibc.poll($0.baseAddress, nfds_t($0.count), timeout) }
+            if state.withLock({ $0.stopping }) { return }
+            // The timeout only paces the idle sweep: every change that needs the worker sooner
+            // is an epoll event (or the wake pipe, for stop).
+            let n = cepoll_wait(epoll, events, Self.maxEvents, 250)
             if n < 0 && errno != EINTR {
-                logger.warning("task server poll failed", [("errno", "\(errno)")])
+                logger.warning("task server epoll_wait failed", [("errno", "\(errno)")])
                 usleep(10_000)
                 continue
             }
             if n > 0 {
-                if pfds[0].revents != 0 {
-                    wakePending.store(false, ordering: .releasing)
-                    var sink = [UInt8](repeating: 0, count: 256)
-                    while Glibc.read(wakeRead, &sink, sink.count) > 0 {}
-                }
                 state.withLock { s in
-                    for i in 1..<pfds.count where pfds[i].revents != 0 {
-                        switch tokens[i] {
-                        case .wake: break
-                        case .listener(let id): acceptAll(listenerID: id, state: &s)
-                        case .connection(let id): service(connectionID: id, revents: pfds[i].revents, state: &s)
+                    for i in 0..<Int32(n) {
+                        let token = cepoll_event_token(events, i)
+                        let ready = cepoll_event_events(events, i)
+                        if token == Self.wakeToken {
+                            wakePending.store(false, ordering: .releasing)
+                            var sink = [UInt8](repeating: 0, count: 256)
+                            while Glibc.read(wakeRead, &sink, sink.count) > 0 {}
+                        } else if s.listeners[token] != nil {
+                            acceptAll(listenerID: token, state: &s)
+                        } else if s.connections[token] != nil {
+                            service(connectionID: token, events: ready, state: &s)
                         }
+                        // Neither: its descriptor was removed after epoll_wait returned.
                     }
                 }
             }
@@ -238,13 +249,18 @@ private final class Worker: Sendable {
                 lastSweep = now
                 state.withLock { s in
                     for (id, c) in s.connections where now - c.lastActive > Self.idleTimeout {
-                        Glibc.close(c.fd)
-                        s.connections[id] = nil
-                        s.dirty = true
+                        close(connectionID: id, c, state: &s)
                     }
                 }
             }
         }
+    }
+
+    /// Out of the epoll set, then closed and forgotten.
+    private func close(connectionID id: UInt64, _ c: ConnectionState, state s: inout WorkerState) {
+        control(CEPOLL_CTL_DEL, fd: c.fd, events: 0, token: id, what: "connection")
+        Glibc.close(c.fd)
+        s.connections[id] = nil
     }
 
     private func acceptAll(listenerID: UInt64, state s: inout WorkerState) {
@@ -261,16 +277,19 @@ private final class Worker: Sendable {
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             s.nextID += 1
+            guard control(CEPOLL_CTL_ADD, fd: fd, events: CEPOLL_IN, token: s.nextID, what: "connection") else {
+                Glibc.close(fd)
+                continue
+            }
             s.connections[s.nextID] = ConnectionState(fd: fd, listenerID: listenerID)
-            s.dirty = true
         }
     }
 
-    private func service(connectionID id: UInt64, revents: Int16, state s: inout WorkerState) {
+    private func service(connectionID id: UInt64, events: UInt32, state s: inout WorkerState) {
         guard let c = s.connections[id] else { return }
         var close = false
-        if revents & (Int16(POLLERR) | Int16(POLLNVAL)) != 0 { close = true }
-        if !close && revents & (Int16(POLLIN) | Int16(POLLHUP)) != 0 {
+        if events & CEPOLL_ERR != 0 { close = true }
+        if !close && events & (CEPOLL_IN | CEPOLL_HUP) != 0 {
             var buffer = [UInt8](repeating: 0, count: 16 * 1024)
             let n = buffer.withUnsafeMutableBytes { recv(c.fd, $0.baseAddress, $0.count, 0) }
             if n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) {
@@ -289,13 +308,19 @@ private final class Worker: Sendable {
                 close = true
             }
         }
-        // Ask poll for POLLOUT only while output is stuck in a full socket buffer.
-        if c.output.isEmpty == c.pollsForWrite { s.dirty = true }
         if !close && c.output.isEmpty && c.closeAfterOutput { close = true }
         if close {
-            Glibc.close(c.fd)
-            s.connections[id] = nil
-            s.dirty = true
+            self.close(connectionID: id, c, state: &s)
+            return
+        }
+        // EPOLLOUT only while output is stuck in a full socket buffer (level-triggered: asking
+        // for it with nothing to send would wake the worker in a loop).
+        if c.output.isEmpty == c.pollsForWrite {
+            c.pollsForWrite = !c.output.isEmpty
+            let interest = CEPOLL_IN | (c.pollsForWrite ? CEPOLL_OUT : 0)
+            if !control(CEPOLL_CTL_MOD, fd: c.fd, events: interest, token: id, what: "connection") {
+                self.close(connectionID: id, c, state: &s)
+            }
         }
     }
 
@@ -335,12 +360,6 @@ private final class Worker: Sendable {
     }
 }
 
-private enum Token {
-    case wake
-    case listener(UInt64)
-    case connection(UInt64)
-}
-
 /// Listener is a class owned by exactly one worker's table; only that table's lock holder uses it.
 private struct UncheckedListener: @unchecked Sendable {
     let value: Listener
@@ -363,6 +382,7 @@ private final class ConnectionState {
     var parser = HTTPRequestParser(limits: .init(maxHeadBytes: 16 * 1024, maxHeaderCount: 100, maxBodyBytes: 64 * 1024))
     var output: [UInt8] = []
     var closeAfterOutput = false
+    /// EPOLLOUT is in the connection's interest set.
     var pollsForWrite = false
     var lastActive = Monotonic.now()
 
@@ -377,8 +397,6 @@ private struct WorkerState: @unchecked Sendable {
     var listeners: [UInt64: ListenerEntry] = [:]
     var connections: [UInt64: ConnectionState] = [:]
     var nextID: UInt64 = 0
-    var dirty = true
-    var pendingActivations = false
     var stopping = false
     var exited = false
 }

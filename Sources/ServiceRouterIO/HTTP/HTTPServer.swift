@@ -190,6 +190,9 @@ public final class HTTPServer: Sendable {
 
     /// How often blocked loops look at the stop flag: bounds how long stop() waits.
     static let pollInterval = 0.1
+    /// Bodies from this size on are written after the head instead of being copied behind it
+    /// (accepted connections have TCP_NODELAY, so the split costs no delay).
+    static let separateBodyWrite = 64 * 1024
 
     public let port: Int
     public let host: String
@@ -339,8 +342,17 @@ public final class HTTPServer: Sendable {
                     let keepAlive = head.keepAlive && !isStopping
                     var bytes = Self.head(status: response.status, headers: response.headers, length: body.count,
                                           keepAlive: keepAlive, http10: head.version.minor == 0)
-                    if head.method != "HEAD" { bytes += body }
-                    guard (try? connection.write(bytes)) != nil, keepAlive else { return }
+                    var written = true
+                    if head.method == "HEAD" {
+                        written = (try? connection.write(bytes)) != nil
+                    } else if body.count < Self.separateBodyWrite {
+                        bytes += body
+                        written = (try? connection.write(bytes)) != nil
+                    } else {
+                        // Megabytes (a simulated /v2/apps): no copy of the body behind the head.
+                        written = (try? connection.write(bytes)) != nil && (try? connection.write(body)) != nil
+                    }
+                    guard written, keepAlive else { return }
                     waitingSince = Monotonic.now()
                 case .stream(let body):
                     let writer = StreamWriter(fd: connection.fd)
