@@ -129,15 +129,18 @@ public final class Controller: Sendable {
         if let reason = batch.resync {
             // A fresh snapshot reflects every event that arrived before it: the batch's task
             // changes need not be replayed.
-            let fetched: (apps: [MarathonApp], skipped: [SkippedApp])
+            await reconciler.snapshotPass(running: true)
             do {
-                fetched = try await source.fetchApps()
+                // Scoped: the snapshot is dropped before the pass (the model keeps what it needs).
+                let fetched = try await source.fetchApps()
+                await reconciler.replaceApps(fetched.apps, skipped: fetched.skipped)
             } catch {
+                await reconciler.snapshotPass(running: false)
                 logger.error("cannot fetch apps from Marathon; HAProxy keeps its current state", [("reason", "\(error)")])
                 return false
             }
-            await reconciler.replaceApps(fetched.apps, skipped: fetched.skipped)
             let report = await reconciler.fullSync(reason: reason)
+            await reconciler.snapshotPass(running: false)
             return report.error == nil
         }
         let cpuAtStart = CPUClock.process()
@@ -178,6 +181,7 @@ public final class Controller: Sendable {
             // from Marathon's instance count, it grows once.
             if let r = batch.reapply { why += "; \(r)" }
             logger.info("fast path not enough; full pass on a fresh snapshot", [("why", why)])
+            await reconciler.snapshotPass(running: true)
             do {
                 let fetched = try await source.fetchApps()
                 await reconciler.replaceApps(fetched.apps, skipped: fetched.skipped)
@@ -185,6 +189,7 @@ public final class Controller: Sendable {
                 logger.warning("cannot fetch apps from Marathon; full pass on the current model", [("reason", "\(error)")])
             }
             let report = await reconciler.fullSync(reason: why)
+            await reconciler.snapshotPass(running: false)
             return report.error == nil
         }
     }

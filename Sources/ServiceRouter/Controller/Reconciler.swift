@@ -112,6 +112,8 @@ public actor Reconciler {
     private var renderCache = RenderCache()
     /// A file rewrite is in flight (it awaits work done off the actor).
     private var rewriting = false
+    /// A snapshot is being fetched for a full pass, or that pass runs; it writes the file itself.
+    private var snapshotPass = false
     /// Counters, gauges and per-backend status for `--listen` (and tests, the demo, benchmarks).
     public nonisolated let metrics: ControllerMetrics
 
@@ -148,7 +150,13 @@ public actor Reconciler {
                 logger.warning("app skipped: duplicate app id in Marathon's answer; only the first is used", [("app", app.id)])
                 continue
             }
-            byId[app.id] = app
+            // An app that did not change keeps the model's copy: the snapshot's copy is freed
+            // with the snapshot, and an idle resync holds one model, not two.
+            if let current = apps[app.id], current == app {
+                byId[app.id] = current
+            } else {
+                byId[app.id] = app
+            }
         }
         metrics.skippedApps(skipped.count + duplicates)
         apps = byId
@@ -261,7 +269,8 @@ public actor Reconciler {
             timings.plan += report.timings.plan
             timings.render += report.timings.render
             timings.readLive += prepared - report.timings.plan - report.timings.render
-            report.previousConfig = store.read()
+            // Dry runs show a diff against the file; otherwise it is only compared (streamed).
+            if settings.dryRun { report.previousConfig = store.read() }
             timings.writeFile += lap()
             report.timings = timings
             guard let rendered = report.rendered, !settings.dryRun else { return report }
@@ -331,7 +340,7 @@ public actor Reconciler {
         timings.apply = lap()
         if report.reloadReasons.isEmpty {
             adopt(plan)
-            if report.previousConfig != rendered.text {
+            if !store.holds(rendered.text) {
                 do {
                     try store.replace(with: rendered.text)
                     report.configWritten = true
@@ -500,8 +509,19 @@ public actor Reconciler {
 
     /// Writes the config file when slot contents changed since it was last written, so an HAProxy
     /// restart or reload keeps every task. Called on a timer (off the hot path).
+    /// Called around fetching a snapshot and the full pass on it. Meanwhile the file rewrite
+    /// leaves the file to that pass (which writes it itself); a rewrite already running is waited
+    /// for first. Nothing is done twice, and at 10,000 tasks the rewrite's render and the 5 MB
+    /// payload's decode are never held in memory at the same time.
+    public func snapshotPass(running: Bool) async {
+        snapshotPass = running
+        guard running else { return }
+        let deadline = clock() + 5
+        while rewriting && clock() < deadline { try? await Task.sleep(nanoseconds: 5_000_000) }
+    }
+
     public func writeConfigIfDirty() async {
-        guard fileDirty, !settings.dryRun, !rewriting else { return }
+        guard fileDirty, !settings.dryRun, !rewriting, !snapshotPass else { return }
         rewriting = true
         defer { rewriting = false }
         let desired = self.desired

@@ -126,30 +126,54 @@ public struct HTTPClient: Sendable {
     }
 
     /// One request, whole response. `timeout` bounds the whole exchange, connect included.
+    ///
+    /// The body is collected on the thread that reads the socket, into one buffer sized from
+    /// Content-Length: handing it over chunk by chunk through an async stream let a fast server
+    /// queue up to a second copy of a large answer (the 5 MB `/v2/apps` at 10,000 tasks) while
+    /// the consumer caught up.
     public func send(_ request: HTTPRequest, timeout: Double) async throws -> HTTPResponse {
-        let stream = open(request, idleTimeout: timeout, deadline: Monotonic.now() + timeout)
-        defer { stream.cancel() }
-        var head: HTTPResponseHead?
-        var body: [UInt8] = []
-        for try await part in stream {
-            switch part {
-            case .head(let h):
-                head = h
-                // Sized once from Content-Length (when it is sane): growing by doubling would
-                // hold up to twice a large answer (a 5 MB /v2/apps at 10,000 tasks) while it copies.
-                if let declared = h.headers["Content-Length"].flatMap({ Int($0) }), declared > 0, declared <= maxBodyBytes {
-                    body.reserveCapacity(declared)
+        let token = HTTPCancellation()
+        let exchange = HTTPExchange(request: request, target: try HTTPTarget(request.url), userAgent: userAgent,
+                                    caFile: caCertificateFile, token: token)
+        try Self.validate(request)
+        let connectTimeout = connectTimeout, maxBodyBytes = maxBodyBytes
+        let deadline = Monotonic.now() + timeout
+        let response = try await withTaskCancellationHandler {
+            try await Blocking.run { () throws -> HTTPResponse? in
+                var head: HTTPResponseHead?
+                var body: [UInt8] = []
+                var complete: HTTPResponse?
+                var tooLarge = false
+                try exchange.run(connectTimeout: connectTimeout, idleTimeout: timeout, deadline: deadline) { part in
+                    switch part {
+                    case .head(let h):
+                        head = h
+                        if let declared = h.headers["Content-Length"].flatMap({ Int($0) }), declared > 0, declared <= maxBodyBytes {
+                            body.reserveCapacity(declared)
+                        }
+                    case .body(let bytes):
+                        guard !tooLarge else { return }
+                        body.append(contentsOf: bytes)
+                        if body.count > maxBodyBytes {
+                            tooLarge = true
+                            body = []
+                            token.cancel()
+                        }
+                    case .end:
+                        if let head, !tooLarge {
+                            complete = HTTPResponse(status: head.status, reason: head.reason, headers: head.headers, body: body)
+                        }
+                    }
                 }
-            case .body(let bytes):
-                body.append(contentsOf: bytes)
-                if body.count > maxBodyBytes {
+                if tooLarge {
                     throw HTTPClientError(.bodyTooLarge, url: request.url, "response body larger than \(maxBodyBytes) bytes")
                 }
-            case .end:
-                guard let head else { break }
-                return HTTPResponse(status: head.status, reason: head.reason, headers: head.headers, body: body)
+                return complete
             }
+        } onCancel: {
+            token.cancel()
         }
+        if let response { return response }
         try Task.checkCancellation()
         throw HTTPClientError(.invalidResponse, url: request.url, "connection ended without a complete response")
     }
