@@ -39,17 +39,15 @@ enum ControllerProcess {
         _ = try await stack.haproxy.control().reload(runtime: stack.haproxy.runtime, timeout: 30)
 
         let log = stack.directory + "/controller-process.log"
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["run", "--marathon", stack.sim.url, "--group", "external",
-                       "--haproxy-config", stack.haproxy.configPath, "--haproxy-socket", stack.haproxy.socketPath,
-                       "--master-socket", stack.haproxy.masterSocketPath,
-                       "--http-port", String(stack.httpPort), "--appid-port", "0", "--haproxy-stats", "off",
-                       "--resync-interval", "1"]
-        p.standardOutput = FileHandle(forWritingAtPath: log)
-        p.standardError = p.standardOutput
-        try p.run()
+        let fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw BenchError("cannot open \(log): errno \(errno)") }
+        defer { close(fd) }
+        let p = try Subprocess(executable: binary, arguments: [
+            "run", "--marathon", stack.sim.url, "--group", "external",
+            "--haproxy-config", stack.haproxy.configPath, "--haproxy-socket", stack.haproxy.socketPath,
+            "--master-socket", stack.haproxy.masterSocketPath,
+            "--http-port", String(stack.httpPort), "--appid-port", "0", "--haproxy-stats", "off",
+            "--resync-interval", "1"], standardOutput: fd, standardError: fd)
         defer {
             if p.isRunning { kill(p.processIdentifier, SIGKILL) }
         }

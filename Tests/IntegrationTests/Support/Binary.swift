@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import ServiceRouterIO
 @testable import ServiceRouter
 
@@ -16,21 +19,26 @@ enum Binary {
 
     static var isBuilt: Bool { path != nil }
 
-    /// Runs the binary to completion (bounded), off the cooperative pool.
+    /// Runs the binary to completion (bounded), off the cooperative pool. Started with
+    /// ServiceRouterIO's `Subprocess` (posix_spawn), not Foundation's `Process`: under the suite's
+    /// parallel load (thousands of descriptors opened and closed by other tests) Foundation's
+    /// `Process.run` was seen crashing while it closed the child's descriptors.
     static func run(_ arguments: [String], timeout: Double = 60) async throws -> (status: Int32, stdout: String, stderr: String) {
         guard let path else { throw RuntimeError("servicerouter is not built") }
         return try await Blocking.run {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: path)
-            p.arguments = arguments
-            let out = Pipe(), err = Pipe()
-            p.standardOutput = out
-            p.standardError = err
-            p.standardInput = FileHandle.nullDevice
-            try p.run()
-            let deadline = Monotonic.now() + timeout
+            let out = try PipeDescriptors(), err = try PipeDescriptors()
+            let p: Subprocess
+            do {
+                p = try Subprocess(executable: path, arguments: arguments, standardOutput: out.write, standardError: err.write)
+            } catch {
+                for fd in [out.read, out.write, err.read, err.write] { Glibc.close(fd) }
+                throw error
+            }
+            Glibc.close(out.write)
+            Glibc.close(err.write)
             // Read both pipes on their own threads so a chatty child never blocks.
-            let outData = Collector(out.fileHandleForReading), errData = Collector(err.fileHandleForReading)
+            let outData = Collector(out.read), errData = Collector(err.read)
+            let deadline = Monotonic.now() + timeout
             while p.isRunning && Monotonic.now() < deadline { usleep(10_000) }
             if p.isRunning { kill(p.processIdentifier, SIGKILL) }
             p.waitUntilExit()
@@ -38,17 +46,21 @@ enum Binary {
         }
     }
 
+    /// Reads a descriptor to its end on its own thread, then closes it.
     final class Collector: @unchecked Sendable {
-        private var data = Data()
+        private var data: [UInt8] = []
         private let lock = NSLock()
         private let done = DispatchSemaphore(value: 0)
-        init(_ handle: FileHandle) {
-            Thread.detachNewThread { [self] in
+        init(_ fd: Int32) {
+            Blocking.detach(name: "test-collector") { [self] in
+                var buffer = [UInt8](repeating: 0, count: 64 << 10)
                 while true {
-                    let chunk = handle.availableData
-                    if chunk.isEmpty { break }
-                    lock.lock(); data.append(chunk); lock.unlock()
+                    let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+                    if n < 0 && errno == EINTR { continue }
+                    if n <= 0 { break }
+                    lock.lock(); data += buffer[0..<n]; lock.unlock()
                 }
+                Glibc.close(fd)
                 done.signal()
             }
         }

@@ -364,25 +364,20 @@ enum ServiceRouterBinary {
 
 /// A child process with its standard output and error in a file.
 final class ChildProcess: @unchecked Sendable {
-    let process: Process
+    let process: Subprocess
     let logPath: String
 
-    private init(process: Process, logPath: String) {
+    private init(process: Subprocess, logPath: String) {
         self.process = process
         self.logPath = logPath
     }
 
     static func start(_ executable: String, _ arguments: [String], log: String) throws -> ChildProcess {
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = arguments
-        p.standardInput = FileHandle.nullDevice
-        p.standardOutput = handle
-        p.standardError = handle
-        try p.run()
-        try? handle.close()
+        // ServiceRouterIO's posix_spawn, not Foundation's Process (see Binary.run).
+        let fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw RuntimeError("cannot open \(log): errno \(errno)") }
+        defer { Glibc.close(fd) }
+        let p = try Subprocess(executable: executable, arguments: arguments, standardOutput: fd, standardError: fd)
         return ChildProcess(process: p, logPath: log)
     }
 
