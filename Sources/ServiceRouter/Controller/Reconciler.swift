@@ -507,8 +507,6 @@ public actor Reconciler {
         case needsSnapshot(String)
     }
 
-    /// Writes the config file when slot contents changed since it was last written, so an HAProxy
-    /// restart or reload keeps every task. Called on a timer (off the hot path).
     /// Called around fetching a snapshot and the full pass on it. Meanwhile the file rewrite
     /// leaves the file to that pass (which writes it itself); a rewrite already running is waited
     /// for first. Nothing is done twice, and at 10,000 tasks the rewrite's render and the 5 MB
@@ -520,6 +518,8 @@ public actor Reconciler {
         while rewriting && clock() < deadline { try? await Task.sleep(nanoseconds: 5_000_000) }
     }
 
+    /// Writes the config file when slot contents changed since it was last written, so an HAProxy
+    /// restart or reload keeps every task. Called on a timer (off the hot path).
     public func writeConfigIfDirty() async {
         guard fileDirty, !settings.dryRun, !rewriting, !snapshotPass else { return }
         rewriting = true
