@@ -19,15 +19,11 @@ struct RunBinaryTests {
         let servicePort = try #require(await sim.app("/bin/web")?.servicePorts.first)
         let httpPort = try freePort()
         let log = haproxy.directory + "/run.log"
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try #require(Binary.path))
-        p.arguments = ["run", "--marathon", sim.url, "--group", "external", "--haproxy-config", haproxy.configPath,
-                       "--haproxy-socket", haproxy.socketPath, "--master-socket", haproxy.masterSocketPath,
-                       "--http-port", String(httpPort), "--appid-port", "0", "--haproxy-stats", "off", "--log-level", "debug"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle(forWritingAtPath: log)
-        try p.run()
+        // ServiceRouterIO's posix_spawn, not Foundation's Process (see Binary.run).
+        let p = try ChildProcess.start(try #require(Binary.path), [
+            "run", "--marathon", sim.url, "--group", "external", "--haproxy-config", haproxy.configPath,
+            "--haproxy-socket", haproxy.socketPath, "--master-socket", haproxy.masterSocketPath,
+            "--http-port", String(httpPort), "--appid-port", "0", "--haproxy-stats", "off", "--log-level", "debug"], log: log).process
         func stopAll() async {
             if p.isRunning { kill(p.processIdentifier, SIGKILL) }
             sim.stop()

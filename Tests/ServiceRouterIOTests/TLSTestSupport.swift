@@ -11,22 +11,37 @@ let hasHAProxy = hasOpenSSL && ((try? runProgram(["/usr/bin/env", "haproxy", "-v
 
 struct SetupError: Error, CustomStringConvertible { var description: String }
 
-/// Runs a program to completion; returns its exit status and combined output.
+/// Runs a program to completion; returns its exit status and combined output. Started with
+/// ServiceRouterIO's `Subprocess` (posix_spawn): Foundation's `Process.run`, called from the
+/// test's own threads under the suite's parallel load, was seen crashing (a memmove past the end
+/// of a buffer inside Foundation). A working directory goes through `env -C`.
 @discardableResult
 func runProgram(_ arguments: [String], in directory: URL? = nil) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: arguments[0])
-    process.arguments = Array(arguments.dropFirst())
-    if let directory { process.currentDirectoryURL = directory }
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    let output = pipe.fileHandleForReading.readDataToEndOfFile()
+    let argv = directory.map { ["/usr/bin/env", "-C", $0.path] + arguments } ?? arguments
+    let pipe = try PipeDescriptors()
+    let process: Subprocess
+    do {
+        process = try Subprocess(executable: argv[0], arguments: Array(argv.dropFirst()),
+                                 standardOutput: pipe.write, standardError: pipe.write)
+    } catch {
+        close(pipe.read)
+        close(pipe.write)
+        throw error
+    }
+    close(pipe.write)
+    var output: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 64 << 10)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { read(pipe.read, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { break }
+        output += buffer[0..<n]
+    }
+    close(pipe.read)
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: output, as: UTF8.self))
 }
+
 
 /// A throwaway CA and two server certificates it signed, in a fresh temporary folder:
 /// `good` for localhost and 127.0.0.1, `wrong` for other.invalid and 127.0.0.2 only.
@@ -66,9 +81,9 @@ struct ThrowawayPKI: Sendable {
 /// HAProxy terminating TLS on 127.0.0.1: `port` presents the good certificate, `wrongPort` the
 /// wrong one. `/ok` is answered by HAProxy itself with the SNI it saw and the protocol; anything
 /// else goes to `backendPort` (a `TestHTTPServer`) over plain HTTP.
-/// @unchecked: created, used and stopped by one test; `Process` is only touched from there.
+/// @unchecked: created, used and stopped by one test; `process` is only touched from there.
 final class HTTPSFrontend: @unchecked Sendable {
-    private(set) var process = Process()
+    private(set) var process: Subprocess?
     let port: Int
     let wrongPort: Int
 
@@ -79,18 +94,18 @@ final class HTTPSFrontend: @unchecked Sendable {
         var lastError: Error = SetupError(description: "haproxy did not start")
         for _ in 0..<5 {
             let port = try closedPort(), wrongPort = try closedPort()
-            if Self.start(process, pki: pki, port: port, wrongPort: wrongPort, backendPort: backendPort, error: &lastError) {
+            if let started = Self.start(pki: pki, port: port, wrongPort: wrongPort, backendPort: backendPort, error: &lastError) {
+                process = started
                 self.port = port
                 self.wrongPort = wrongPort
                 return
             }
-            process = Process()
         }
         throw lastError
     }
 
-    private static func start(_ process: Process, pki: ThrowawayPKI, port: Int, wrongPort: Int, backendPort: Int,
-                              error: inout Error) -> Bool {
+    private static func start(pki: ThrowawayPKI, port: Int, wrongPort: Int, backendPort: Int,
+                              error: inout Error) -> Subprocess? {
         let config = """
             global
               maxconn 100
@@ -111,30 +126,29 @@ final class HTTPSFrontend: @unchecked Sendable {
             """
         let configPath = pki.path("haproxy-\(port).cfg")
         let log = pki.path("haproxy-\(port).log")
+        let process: Subprocess
         do {
             try Data(config.utf8).write(to: URL(fileURLWithPath: configPath))
-            try Data().write(to: URL(fileURLWithPath: log))
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["haproxy", "-db", "-f", configPath]
-            process.standardInput = FileHandle.nullDevice
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle(forWritingAtPath: log)
-            try process.run()
+            let logFD = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard logFD >= 0 else { throw SetupError(description: "cannot open \(log): errno \(errno)") }
+            defer { close(logFD) }
+            process = try Subprocess(executable: "/usr/bin/env", arguments: ["haproxy", "-db", "-f", configPath],
+                                     standardOutput: nil, standardError: logFD)
         } catch let e {
             error = e
-            return false
+            return nil
         }
         for _ in 0..<250 where process.isRunning {
             if (try? Connection.tcp(host: "127.0.0.1", port: port, timeout: 0.2)) != nil,
                (try? Connection.tcp(host: "127.0.0.1", port: wrongPort, timeout: 0.2)) != nil {
-                return true
+                return process
             }
             usleep(20_000)
         }
         if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
         let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         error = SetupError(description: "haproxy did not start on ports \(port), \(wrongPort): \(output)")
-        return false
+        return nil
     }
 
     func url(_ path: String, host: String = "127.0.0.1", port: Int? = nil, user: String? = nil) -> URL {
@@ -151,7 +165,7 @@ final class HTTPSFrontend: @unchecked Sendable {
     /// SIGKILL, not `terminate()`: the child inherits the test runner's blocked signal mask, in
     /// which SIGTERM is blocked, so a SIGTERM would wait forever.
     func stop() {
-        if process.isRunning {
+        if let process, process.isRunning {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
