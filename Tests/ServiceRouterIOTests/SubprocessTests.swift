@@ -44,6 +44,20 @@ import Glibc
         #expect(Set(fds).isSuperset(of: [0, 1, 2]))
     }
 
+    /// Thousands of open descriptors: /proc/self/fd spans many readdir buffers, and none reaches
+    /// the child. (The fault fixed in `openDescriptors` — a record read past its real length —
+    /// depends on where readdir's buffer lands in memory; this test does not reproduce it.)
+    @Test func manyOpenDescriptorsAreEnumeratedAndNoneLeaks() throws {
+        let opened = (0..<3000).map { _ in open("/dev/null", O_RDONLY) }.filter { $0 >= 0 }
+        defer { for fd in opened { close(fd) } }
+        #expect(opened.count > 1000)
+        for _ in 0..<20 {
+            let r = try ProcessRunner.run("/bin/sh", ["-c", "ls /proc/$$/fd"])
+            let fds = Set(r.output.split(separator: "\n").compactMap { Int32($0) })
+            #expect(fds.intersection(opened).isEmpty, "\(fds.count) descriptors in the child")
+        }
+    }
+
     @Test func childRunsInItsOwnProcessGroup() throws {
         let r = try ProcessRunner.run("/bin/sh", ["-c", "ps -o pgid= -p $$; echo $$"])
         let lines = r.output.split(separator: "\n").map { $0.trimmingWhitespace() }

@@ -111,10 +111,14 @@ public final class Subprocess: Sendable {
         defer { closedir(dir) }
         let own = dirfd(dir)
         var out: [Int32] = []
+        // The name is read in place, up to its NUL. Loading `entry.pointee` would copy a whole
+        // `struct dirent` (a 256-byte name), while readdir's records are only as long as their
+        // name: the last one in its buffer can end right before an unmapped page, and the copy then
+        // faults. It did, under the test suite's thousands of descriptors (Foundation's
+        // `Process.run` crashed the same way).
+        let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
+            let name = String(cString: (UnsafeRawPointer(entry) + nameOffset).assumingMemoryBound(to: CChar.self))
             if let fd = Int32(name), fd != own { out.append(fd) }
         }
         return out
