@@ -11,35 +11,15 @@ let hasHAProxy = hasOpenSSL && ((try? runProgram(["/usr/bin/env", "haproxy", "-v
 
 struct SetupError: Error, CustomStringConvertible { var description: String }
 
-/// Runs a program to completion; returns its exit status and combined output. Started with
-/// ServiceRouterIO's `Subprocess` (posix_spawn): Foundation's `Process.run`, called from the
-/// test's own threads under the suite's parallel load, was seen crashing (a memmove past the end
-/// of a buffer inside Foundation). A working directory goes through `env -C`.
+/// Runs a program to completion; returns its exit status and combined output, through
+/// ServiceRouterIO's `ProcessRunner` (posix_spawn; Foundation's `Process.run`, called from the
+/// test's own threads under the suite's parallel load, was seen crashing). A working directory
+/// goes through `env -C`.
 @discardableResult
 func runProgram(_ arguments: [String], in directory: URL? = nil) throws -> (status: Int32, output: String) {
     let argv = directory.map { ["/usr/bin/env", "-C", $0.path] + arguments } ?? arguments
-    let pipe = try PipeDescriptors()
-    let process: Subprocess
-    do {
-        process = try Subprocess(executable: argv[0], arguments: Array(argv.dropFirst()),
-                                 standardOutput: pipe.write, standardError: pipe.write)
-    } catch {
-        close(pipe.read)
-        close(pipe.write)
-        throw error
-    }
-    close(pipe.write)
-    var output: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 64 << 10)
-    while true {
-        let n = buffer.withUnsafeMutableBytes { read(pipe.read, $0.baseAddress, $0.count) }
-        if n < 0 && errno == EINTR { continue }
-        if n <= 0 { break }
-        output += buffer[0..<n]
-    }
-    close(pipe.read)
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    let r = try ProcessRunner.run(argv[0], Array(argv.dropFirst()))
+    return (r.status, r.output)
 }
 
 

@@ -68,20 +68,12 @@ enum ControllerProcess {
             syncs().count >= before + resyncs
         }
         guard p.isRunning else { throw BenchError("servicerouter run exited early (see \(log))") }
-        let peak = childMemory(p.processIdentifier, "VmHWM"), now = childMemory(p.processIdentifier, "VmRSS")
+        let peak = ProcessMemory.field("VmHWM", pid: p.processIdentifier), now = ProcessMemory.field("VmRSS", pid: p.processIdentifier)
         let passes = syncs().count
 
         kill(p.processIdentifier, SIGTERM)
         try await waitUntil("servicerouter run to exit on SIGTERM", timeout: 15, every: 0.05) { !p.isRunning }
         return ControllerProcessResult(executable: binary, peakRSS: peak, rssAtEnd: now, initialSyncReloaded: reloaded,
                                        taskChanges: changes, fullPasses: passes)
-    }
-
-    static func childMemory(_ pid: Int32, _ field: String) -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
-        for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
-            return (Int(line.dropFirst(field.count + 1).filter(\.isNumber)) ?? 0) * 1024
-        }
-        return 0
     }
 }

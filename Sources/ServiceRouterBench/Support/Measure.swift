@@ -50,7 +50,7 @@ public struct Summary: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey { case count, median, p99, min, max }
 }
 
-/// This process's memory, from /proc/self/status (kB there; bytes here).
+/// This process's memory (or another's, by pid), from /proc/<pid>/status (kB there; bytes here).
 public enum ProcessMemory {
     /// Peak resident set size since start or since the last `resetPeak()`.
     public static var peakRSS: Int { field("VmHWM") }
@@ -70,8 +70,10 @@ public enum ProcessMemory {
         }
     }
 
-    static func field(_ name: String) -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    /// `name` (VmHWM, VmRSS, …) of this process, or of `pid`; 0 when it cannot be read.
+    static func field(_ name: String, pid: Int32? = nil) -> Int {
+        let path = "/proc/\(pid.map(String.init) ?? "self")/status"
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return 0 }
         for line in text.split(separator: "\n") where line.hasPrefix(name + ":") {
             let digits = line.dropFirst(name.count + 1).filter(\.isNumber)
             return (Int(digits) ?? 0) * 1024

@@ -76,18 +76,9 @@ public struct LiveState: Sendable, Equatable {
     }
 
     public init(servers: [LiveServer] = []) {
-        var backends: [ProxyName: [LiveServer]] = [:]
-        var order: [ProxyName] = []
-        // HAProxy lists a backend's servers together: group runs, one dictionary access per run.
-        var runStart = 0
-        for i in servers.indices where i + 1 == servers.count || servers[i + 1].backend != servers[i].backend {
-            let name = servers[i].backend
-            if backends[name] == nil { order.append(name) }
-            backends[name, default: []].append(contentsOf: servers[runStart...i])
-            runStart = i + 1
-        }
-        self.backends = backends
-        self.backendOrder = order
+        var builder = RuntimeReplyParsers.LiveStateBuilder()
+        for s in servers { builder.append(s) }
+        self = builder.state()
     }
 
     public var isEmpty: Bool { backends.isEmpty }
@@ -194,9 +185,9 @@ public enum RuntimeReplyParsers {
         return grouped.state()
     }
 
-    /// Builds a `LiveState` from servers in HAProxy's order, exactly as `LiveState(servers:)`
-    /// groups them, without a flat list: each run of one backend's servers goes into its group
-    /// when the run ends.
+    /// Groups servers given in HAProxy's order by backend (backends in first-seen order), without
+    /// a flat list: HAProxy lists a backend's servers together, so each run of one backend's
+    /// servers goes into its group, one dictionary access per run, when the run ends.
     struct LiveStateBuilder {
         private var backends: [ProxyName: [LiveServer]] = [:]
         private var order: [ProxyName] = []
