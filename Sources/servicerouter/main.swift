@@ -1,4 +1,4 @@
-import ServiceRouter
+import ServiceRouterCLI
 import ServiceRouterIO
 
 MallocTuning.apply()

@@ -2,7 +2,9 @@ import Foundation
 import Testing
 import ServiceRouterCore
 import ServiceRouterIO
-@testable import ServiceRouter
+@testable import ServiceRouterController
+@testable import ServiceRouterCLI
+import ServiceRouterTestSupport
 
 /// Bad input from Marathon, end to end through a real HAProxy: the app (or task) is skipped with a
 /// clear log line, everything else keeps working, and hostile text never reaches the config, the
@@ -54,8 +56,8 @@ struct BadInputTests {
 
             // Decoding many megabytes is CPU work: off the cooperative pool.
             let (apps, skipped) = try await Blocking.run { try MarathonDecoding.apps(from: Data(contentsOf: URL(fileURLWithPath: file))) }
-            await r.reconciler.replaceApps(apps, skipped: skipped)
-            let report = await r.reconciler.fullSync(reason: "test")
+            await r.reconciler.replace(with: AppsSnapshot(apps: apps, skipped: skipped))
+            let report = await r.reconciler.fullPass(reason: "test")
             #expect(report.error == nil)
             #expect(try await httpRequest(port: portA).body == "good.a")
             #expect(try await httpRequest(port: portB).body == "good.b")
@@ -253,8 +255,8 @@ struct BadInputTests {
             let ok = try TaskServer(id: "ok.1"), odd = try TaskServer(id: "odd"), named = try TaskServer(id: "named"), later = try TaskServer(id: "later")
             let port = try freePort()
             let render = RenderOptions(adminSocket: h.socketPath, httpPort: try freePort(), appIdPort: nil, stats: nil, mapDirectory: h.directory)
-            let settings = ControllerSettings(routing: RoutingOptions(groups: ["external"], minSlots: 4, reservedPorts: render.reservedPorts),
-                                              render: render, templates: try TemplateSet(), configPath: h.configPath)
+            let settings = ReconcilerSettings(pass: PassSettings(routing: RoutingOptions(groups: ["external"], minSlots: 4, reservedPorts: render.reservedPorts),
+                                              render: render, templates: try TemplateSet()), configPath: h.configPath)
             let r = Reconciler(settings: settings, runtime: runtime, control: control, resolver: resolver, logger: Logger(minimum: .debug, sink: logs))
             let hostileHosts = ["127.0.0.1; shutdown sessions server x/s1", "127.0.0.1\nset server x/s1 state maint", "$(touch \(pwned))",
                                 "`touch \(pwned)`", "agent one", "127.0.0.1 # EVIL", "127.0.0.1|touch \(pwned)", "-oProxyCommand=touch"]
@@ -264,15 +266,15 @@ struct BadInputTests {
                          task("named", "agent.local", named.port)]
             for (i, host) in hostileHosts.enumerated() { tasks.append(task("bad.\(i)\nEVIL forged log line", host, 40_000 + i)) }
             var app = MarathonApp(id: "/hostile", labels: ["HAPROXY_GROUP": "external"], instances: 3, servicePorts: [port], tasks: tasks)
-            await r.replaceApps([app], skipped: [])
-            let first = await r.fullSync(reason: "test")
+            await r.replace(with: AppsSnapshot(apps: [app]))
+            let first = await r.fullPass(reason: "test")
             #expect(first.error == nil && first.reloaded)
             #expect(await responses(port: port, count: 16) == ["ok.1", "odd", "named"])
 
             // A change applied through the runtime API: one more task with a hostile id.
             app.tasks.append(task("later;\nshow info", "127.0.0.1", later.port))
-            await r.replaceApps([app], skipped: [])
-            let second = await r.fullSync(reason: "test")
+            await r.replace(with: AppsSnapshot(apps: [app]))
+            let second = await r.fullPass(reason: "test")
             #expect(second.error == nil && !second.reloaded && !second.commands.isEmpty)
             #expect(await responses(port: port, count: 20) == ["ok.1", "odd", "named", "later"])
 
@@ -315,14 +317,14 @@ struct BadInputTests {
         try #require(hash.hasPrefix("$6$prop$"))
         let r = try await LabelRoutingTests.Router(acl: routing == .acl)
         try await withCleanup {
-            var rng = SeededRandom(seed: routing == .map ? 0x5EED_0001 : 0x5EED_0002)
+            var rng = SplitMix64(seed: routing == .map ? 0x5EED_0001 : 0x5EED_0002)
             let ports = try (0..<12).map { _ in try freePort() }
             var badApps = 0, services = 0
             for round in 0..<13 {
                 let s = PropertyShapes.scenario(&rng, ports: ports, hash: hash)
-                await r.reconciler.replaceApps(s.apps, skipped: [])
-                let report = await r.reconciler.fullSync(reason: "round \(round)")
-                #expect(report.error == nil, "round \(round): \(report.error ?? "")")
+                await r.reconciler.replace(with: AppsSnapshot(apps: s.apps))
+                let report = await r.reconciler.fullPass(reason: "round \(round)")
+                #expect(report.error == nil, "round \(round): \(report.error.map { "\($0)" } ?? "")")
                 let config = try String(contentsOfFile: r.haproxy.configPath, encoding: .utf8)
                 let check = try await haproxyCheck(r.haproxy.configPath)
                 #expect(check.ok, "round \(round): \(check.output)")
@@ -354,21 +356,6 @@ func assertSingleLineLogs(_ logs: MemoryLogSink, sourceLocation: SourceLocation 
             #expect(!line.contains("\n") && !line.contains("\r"), "a log record spans lines: \(ValidationError.quoted(line))", sourceLocation: sourceLocation)
         }
     }
-}
-
-/// SplitMix64 (as in ServiceRouterCoreTests/Support.swift): reproducible property rounds.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func pick<T>(_ items: [T]) -> T { items[Int.random(in: 0..<items.count, using: &self)] }
-    mutating func chance(_ p: Double) -> Bool { Double.random(in: 0..<1, using: &self) < p }
 }
 
 /// The property test's generator and line shapes. The shapes extend the core property test's
@@ -410,7 +397,7 @@ enum PropertyShapes {
                          "REDIRECT_TO_HTTPS", "USE_HSTS", "BACKEND_NETWORK_ALLOWED_ACL", "BIND_OPTIONS", "AUTH",
                          "HTTP_BACKEND_PROXYPASS_PATH", "HTTP_BACKEND_REVPROXY_PATH", "HTTP_BACKEND_REDIR"]
 
-    static func scenario(_ rng: inout SeededRandom, ports: [Int], hash: String) -> Scenario {
+    static func scenario(_ rng: inout SplitMix64, ports: [Int], hash: String) -> Scenario {
         var s = Scenario()
         let ids = ["/web", "/group/app", "/a.b-c", "/x_y", "/ok:colon", "/api", "/shop/cart", "/EVIL;id", "/EVIL\nid", "/ÉVIL"]
         for (i, base) in ids.shuffled(using: &rng).prefix(Int.random(in: 1...5, using: &rng)).enumerated() {

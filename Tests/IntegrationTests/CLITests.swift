@@ -2,7 +2,9 @@ import Foundation
 import Testing
 import ServiceRouterCore
 import ServiceRouterIO
-@testable import ServiceRouter
+@testable import ServiceRouterController
+@testable import ServiceRouterCLI
+import ServiceRouterTestSupport
 
 /// The executable as an operator uses it.
 @Suite(.enabled(if: Binary.isBuilt, "servicerouter is not built (scripts/test runs swift build --build-tests)"))
@@ -43,7 +45,7 @@ struct CLITests {
     }
 
     @Test func renderPrintsAValidConfigForACapturedPayload() async throws {
-        let fixture = try #require(Bundle.module.url(forResource: "marathon15_apps", withExtension: "json", subdirectory: "Fixtures/marathon"))
+        let fixture = try Fixture.url("marathon15_apps.json")
         let r = try await Binary.run(["render", "--apps-json", fixture.path, "--group", "external", "--haproxy-stats", "off",
                                       "--haproxy-socket", "/tmp/servicerouter-render-test.sock"])
         #expect(r.status == 0, "\(r.stderr)")

@@ -1,7 +1,9 @@
 import Foundation
 import Testing
 import ServiceRouterCore
-@testable import ServiceRouter
+@testable import ServiceRouterController
+@testable import ServiceRouterCLI
+import ServiceRouterTestSupport
 
 /// The references in docs/ are generated from the code or checked against it, so they cannot drift.
 @Suite struct DocsTests {

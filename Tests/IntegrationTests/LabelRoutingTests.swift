@@ -2,7 +2,9 @@ import Foundation
 import Testing
 import ServiceRouterCore
 import ServiceRouterIO
-@testable import ServiceRouter
+@testable import ServiceRouterController
+@testable import ServiceRouterCLI
+import ServiceRouterTestSupport
 
 /// Every marathon-lb label, checked the way a marathon-lb user would: real requests through a real
 /// HAProxy (Host header, path, redirect status, cookie, auth challenge, HSTS header, allowed
@@ -28,17 +30,17 @@ struct LabelRoutingTests {
             let render = RenderOptions(adminSocket: haproxy.socketPath, httpPort: httpPort, appIdPort: appIdPort, stats: nil,
                                        https: certificate.map { .init(port: https!, certificates: [$0]) },
                                        vhostRouting: acl ? .acl : .map, mapDirectory: haproxy.directory, labelTemplates: labelTemplates)
-            let settings = ControllerSettings(
+            let settings = ReconcilerSettings(pass: PassSettings(
                 routing: RoutingOptions(groups: ["external"], strictMode: strict, minSlots: 4, reservedPorts: render.reservedPorts),
-                render: render, templates: try TemplateSet(), configPath: haproxy.configPath)
+                render: render, templates: try TemplateSet()), configPath: haproxy.configPath)
             reconciler = Reconciler(settings: settings, runtime: haproxy.runtime, control: haproxy.control(),
                                     resolver: CachingHostResolver(), logger: Logger(minimum: .info, sink: logs))
         }
 
         @discardableResult
-        func apply(_ apps: [MarathonApp]) async throws -> SyncReport {
-            await reconciler.replaceApps(apps, skipped: [])
-            let r = await reconciler.fullSync(reason: "test")
+        func apply(_ apps: [MarathonApp]) async throws -> PassReport {
+            await reconciler.replace(with: AppsSnapshot(apps: apps))
+            let r = await reconciler.fullPass(reason: "test")
             if let e = r.error { throw RuntimeError("sync failed: \(e)") }
             return r
         }

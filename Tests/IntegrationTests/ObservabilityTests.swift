@@ -2,7 +2,9 @@ import Foundation
 import Testing
 @testable import ServiceRouterCore
 import ServiceRouterIO
-@testable import ServiceRouter
+@testable import ServiceRouterController
+@testable import ServiceRouterCLI
+import ServiceRouterTestSupport
 
 /// The `--listen` endpoint: Prometheus text format, health, status JSON.
 @Suite struct ObservabilityTests {
@@ -47,8 +49,8 @@ import ServiceRouterIO
 
     @Test func exposition() throws {
         let m = ControllerMetrics()
-        m.event("status_update_event")
-        m.event("api_post_event")
+        m.input(.statusUpdate(StatusUpdate(taskId: "t", appId: "/a", taskStatus: .running, host: "127.0.0.1")))
+        m.input(.structureChanged("api_post_event"))
         m.commands(sent: 12, failed: 1)
         m.reload(reason: "new_backend")
         for l in [0.0004, 0.003, 0.02, 7.0] { m.applied(latency: l) }
@@ -95,7 +97,7 @@ import ServiceRouterIO
             try await s.waitConverged("/obs/web")
             // Routing works as soon as the new worker serves; the pass that reloaded it finishes
             // (and records its figures) a moment later.
-            _ = try await s.waitUntil("the first pass recorded") { s.logs.contains(.info, "sync done") }
+            _ = try await eventually("the first pass recorded") { s.logs.contains(.info, "sync done") }
             let port = try freePort()
             let server = try StatusEndpoint.start(host: "127.0.0.1", port: port, metrics: s.reconciler.metrics, logger: .silent, grace: 0)
             defer { server.stop() }
@@ -114,7 +116,7 @@ import ServiceRouterIO
             #expect(try await httpRequest(port: port, path: "/nope").status == 404)
 
             await s.haproxy.shutdown()
-            _ = try await s.waitUntil("healthz turns 503 without HAProxy") {
+            _ = try await eventually("healthz turns 503 without HAProxy") {
                 try await httpRequest(port: port, path: "/healthz").status == 503
             }
         }

@@ -2,7 +2,9 @@ import Foundation
 import Testing
 import ServiceRouterCore
 import ServiceRouterIO
-@testable import ServiceRouter
+@testable import ServiceRouterController
+@testable import ServiceRouterCLI
+import ServiceRouterTestSupport
 
 /// `once` against a real HAProxy 2.6: task changes go through the runtime API with no reload;
 /// structure changes cause exactly one validated reload.
@@ -10,9 +12,9 @@ import ServiceRouterIO
 struct OnceIntegrationTests {
     func reconciler(_ h: HAProxyHarness, httpPort: Int, minSlots: Int = 4, logger: Logger = .silent) throws -> Reconciler {
         let render = RenderOptions(adminSocket: h.socketPath, httpPort: httpPort, appIdPort: nil, stats: nil)
-        let settings = ControllerSettings(
+        let settings = ReconcilerSettings(pass: PassSettings(
             routing: RoutingOptions(groups: ["external"], minSlots: minSlots, reservedPorts: render.reservedPorts),
-            render: render, templates: try TemplateSet(), configPath: h.configPath)
+            render: render, templates: try TemplateSet()), configPath: h.configPath)
         return Reconciler(settings: settings, runtime: h.runtime, control: h.control, resolver: CachingHostResolver(), logger: logger)
     }
 
@@ -29,8 +31,8 @@ struct OnceIntegrationTests {
         let port = try freePort()
         let r = try reconciler(h, httpPort: try freePort())
 
-        await r.replaceApps([testApp("/web", servicePort: port, tasks: [("web.a", a.port), ("web.b", b.port)])], skipped: [])
-        let first = await r.fullSync(reason: "test")
+        await r.replace(with: AppsSnapshot(apps: [testApp("/web", servicePort: port, tasks: [("web.a", a.port), ("web.b", b.port)])]))
+        let first = await r.fullPass(reason: "test")
         #expect(first.error == nil)
         #expect(first.reloaded, "the minimal config is not ours: the first pass must reload")
         #expect(await seen(port: port) == ["web.a", "web.b"])
@@ -39,21 +41,21 @@ struct OnceIntegrationTests {
 
         // Replace b by c.
         b.stop()
-        await r.replaceApps([testApp("/web", servicePort: port, tasks: [("web.a", a.port), ("web.c", c.port)])], skipped: [])
-        let second = await r.fullSync(reason: "test")
+        await r.replace(with: AppsSnapshot(apps: [testApp("/web", servicePort: port, tasks: [("web.a", a.port), ("web.c", c.port)])]))
+        let second = await r.fullPass(reason: "test")
         #expect(!second.reloaded)
         #expect(second.reloadReasons.isEmpty)
         #expect(!second.commands.isEmpty)
         #expect(await seen(port: port) == ["web.a", "web.c"])
 
         // Add d, then kill a.
-        await r.replaceApps([testApp("/web", servicePort: port, tasks: [("web.a", a.port), ("web.c", c.port), ("web.d", d.port)], instances: 2)], skipped: [])
-        let third = await r.fullSync(reason: "test")
+        await r.replace(with: AppsSnapshot(apps: [testApp("/web", servicePort: port, tasks: [("web.a", a.port), ("web.c", c.port), ("web.d", d.port)], instances: 2)]))
+        let third = await r.fullPass(reason: "test")
         #expect(third.reloadReasons.isEmpty)
         #expect(await seen(port: port, count: 15) == ["web.a", "web.c", "web.d"])
         a.stop()
-        await r.replaceApps([testApp("/web", servicePort: port, tasks: [("web.c", c.port), ("web.d", d.port)])], skipped: [])
-        let fourth = await r.fullSync(reason: "test")
+        await r.replace(with: AppsSnapshot(apps: [testApp("/web", servicePort: port, tasks: [("web.c", c.port), ("web.d", d.port)])]))
+        let fourth = await r.fullPass(reason: "test")
         #expect(fourth.reloadReasons.isEmpty)
         #expect(await seen(port: port) == ["web.c", "web.d"])
 
@@ -62,7 +64,7 @@ struct OnceIntegrationTests {
         #expect(try await h.workerPid() == pid)
 
         // Nothing changed → no command at all.
-        let idle = await r.fullSync(reason: "test")
+        let idle = await r.fullPass(reason: "test")
         #expect(idle.commands.isEmpty)
         #expect(!idle.reloaded)
     }
@@ -75,17 +77,17 @@ struct OnceIntegrationTests {
         let httpPort = try freePort(), apiPort = try freePort(), shopPort = try freePort()
         let r = try reconciler(h, httpPort: httpPort)
         let api = testApp("/api", servicePort: apiPort, tasks: [("api.a", a.port)])
-        await r.replaceApps([api], skipped: [])
-        _ = await r.fullSync(reason: "test")
+        await r.replace(with: AppsSnapshot(apps: [api]))
+        _ = await r.fullPass(reason: "test")
         let before = try await h.reloadCount()
 
         // A new app (new port and a vhost): one reload.
         let shop = testApp("/shop", servicePort: shopPort, tasks: [("shop.b", b.port)],
                            labels: ["HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "shop.example.com"])
-        await r.replaceApps([api, shop], skipped: [])
-        let s = await r.fullSync(reason: "test")
+        await r.replace(with: AppsSnapshot(apps: [api, shop]))
+        let s = await r.fullPass(reason: "test")
         #expect(s.reloaded)
-        #expect(s.reloadReasons.contains { $0.contains("new backend shop_\(shopPort)") })
+        #expect(s.reloadReasons.contains { $0.message.contains("new backend shop_\(shopPort)") })
         #expect(try await h.reloadCount() == before + 1)
         #expect(try await httpGet(port: httpPort, host: "shop.example.com").body == "shop.b")
         #expect(try await httpGet(port: shopPort).body == "shop.b")
@@ -93,17 +95,17 @@ struct OnceIntegrationTests {
         // A vhost change on an existing app: the vhost map changes at runtime, no reload.
         var moved = shop
         moved.labels["HAPROXY_0_VHOST"] = "store.example.com"
-        await r.replaceApps([api, moved], skipped: [])
-        let v = await r.fullSync(reason: "test")
+        await r.replace(with: AppsSnapshot(apps: [api, moved]))
+        let v = await r.fullPass(reason: "test")
         #expect(!v.reloaded, "\(v.reloadReasons)")
-        #expect(v.mapChanges.count == 1)
+        #expect(v.mapEdits.count == 1)
         #expect(try await h.reloadCount() == before + 1)
         #expect(try await httpGet(port: httpPort, host: "store.example.com").body == "shop.b")
         #expect(try await httpGet(port: httpPort, host: "shop.example.com").status == 503)
 
         // Again, unchanged: nothing.
-        let idle = await r.fullSync(reason: "test")
-        #expect(!idle.reloaded && idle.commands.isEmpty && idle.mapChanges.isEmpty)
+        let idle = await r.fullPass(reason: "test")
+        #expect(!idle.reloaded && idle.commands.isEmpty && idle.mapEdits.isEmpty)
         #expect(try await h.reloadCount() == before + 1)
     }
 
@@ -114,18 +116,18 @@ struct OnceIntegrationTests {
         let a = try TaskServer(id: "svc.a"), b = try TaskServer(id: "svc.b"), c = try TaskServer(id: "svc.c")
         let port = try freePort()
         let r = try reconciler(h, httpPort: try freePort())
-        await r.replaceApps([testApp("/svc", servicePort: port, tasks: [("svc.a", a.port), ("svc.b", b.port)])], skipped: [])
-        _ = await r.fullSync(reason: "test")
+        await r.replace(with: AppsSnapshot(apps: [testApp("/svc", servicePort: port, tasks: [("svc.a", a.port), ("svc.b", b.port)])]))
+        _ = await r.fullPass(reason: "test")
         // A runtime-only change (no reload) must still reach the file.
-        await r.replaceApps([testApp("/svc", servicePort: port, tasks: [("svc.a", a.port), ("svc.c", c.port)])], skipped: [])
-        let s = await r.fullSync(reason: "test")
+        await r.replace(with: AppsSnapshot(apps: [testApp("/svc", servicePort: port, tasks: [("svc.a", a.port), ("svc.c", c.port)])]))
+        let s = await r.fullPass(reason: "test")
         #expect(!s.reloaded)
         #expect(s.configWritten)
         b.stop()
 
         try await h.restart()
         #expect(await seen(port: port) == ["svc.a", "svc.c"])
-        let after = await r.fullSync(reason: "test")
+        let after = await r.fullPass(reason: "test")
         #expect(!after.reloaded)
         #expect(after.commands.isEmpty, "the restarted HAProxy already has every task: \(after.commands)")
     }
@@ -138,16 +140,16 @@ struct OnceIntegrationTests {
         let port = try freePort(), httpPort = try freePort()
         let app = testApp("/adopt", servicePort: port, tasks: tasks.map { ($0.id, $0.port) })
         let first = try reconciler(h, httpPort: httpPort)
-        await first.replaceApps([app], skipped: [])
-        _ = await first.fullSync(reason: "test")
+        await first.replace(with: AppsSnapshot(apps: [app]))
+        _ = await first.fullPass(reason: "test")
         let liveBefore = try await h.runtime.liveState()
 
         // A new controller (restart): it adopts, sends nothing, reloads nothing.
         let second = try reconciler(h, httpPort: httpPort)
         var reordered = app
         reordered.tasks.reverse()
-        await second.replaceApps([reordered], skipped: [])
-        let s = await second.fullSync(reason: "test")
+        await second.replace(with: AppsSnapshot(apps: [reordered]))
+        let s = await second.fullPass(reason: "test")
         #expect(!s.reloaded)
         #expect(s.commands.isEmpty)
         #expect(try await h.runtime.liveState() == liveBefore)
@@ -162,7 +164,7 @@ struct FixtureConfigTests {
 
     @Test(arguments: fixtures)
     func renderedConfigPassesHAProxyCheck(_ name: String) throws {
-        let url = try #require(Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Fixtures/marathon"))
+        let url = try Fixture.url(name)
         let (apps, _) = try MarathonDecoding.apps(from: Data(contentsOf: url))
         let dir = NSTemporaryDirectory() + "sr-fixture-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

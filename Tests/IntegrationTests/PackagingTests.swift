@@ -2,7 +2,9 @@ import Foundation
 import Testing
 import ServiceRouterCore
 import ServiceRouterIO
-@testable import ServiceRouter
+@testable import ServiceRouterController
+@testable import ServiceRouterCLI
+import ServiceRouterTestSupport
 @testable import MarathonSimulator
 #if canImport(Glibc)
 import Glibc

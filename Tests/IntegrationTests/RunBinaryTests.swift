@@ -3,7 +3,9 @@ import MarathonSimulator
 import Testing
 import ServiceRouterCore
 import ServiceRouterIO
-@testable import ServiceRouter
+@testable import ServiceRouterController
+@testable import ServiceRouterCLI
+import ServiceRouterTestSupport
 
 /// `servicerouter run` as a process, driven the way an operator (or the external checks) drive it:
 /// HAProxy already running in master-worker mode with a minimal config.

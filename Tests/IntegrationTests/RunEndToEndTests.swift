@@ -3,7 +3,9 @@ import MarathonSimulator
 import Testing
 import ServiceRouterCore
 import ServiceRouterIO
-@testable import ServiceRouter
+@testable import ServiceRouterController
+@testable import ServiceRouterCLI
+import ServiceRouterTestSupport
 
 /// `run` end to end: real HAProxy, the Marathon simulator, real task listeners.
 @Suite(.enabled(if: HAProxyProcess.isAvailable, "haproxy is not on PATH (.ci/run installs it)"))
@@ -19,14 +21,14 @@ struct RunEndToEndTests {
             for _ in 0..<3 {
                 let before = await s.taskIds("/e2e/web")
                 let killed = try await s.sim.replaceTask("/e2e/web")
-                let routedIn = try await s.waitUntil("the replacement routed") {
+                let routedIn = try await eventually("the replacement routed") {
                     let now = await s.taskIds("/e2e/web")
                     let fresh = now.subtracting(before)
                     guard !fresh.isEmpty else { return false }
                     return await s.routed(port: port, count: 10).isSuperset(of: fresh)
                 }
                 // The killed task leaves the rotation (drain, then maint) and never comes back.
-                _ = try await s.waitUntil("the killed task out of rotation") { await !s.routed(port: port, count: 10).contains(killed) }
+                _ = try await eventually("the killed task out of rotation") { await !s.routed(port: port, count: 10).contains(killed) }
                 print("replacement routed \(String(format: "%.1f", routedIn * 1000)) ms after the kill")
             }
             #expect(try await s.haproxy.reloadCount() == reloads, "task churn must not reload HAProxy: \(s.reloadLog)")
@@ -41,7 +43,7 @@ struct RunEndToEndTests {
             let port = try await s.servicePort("/e2e/kill")
             let victim = try #require(await s.taskIds("/e2e/kill").sorted().first)
             try await s.sim.killTask(victim, scale: true)
-            _ = try await s.waitUntil("no new request reaches the killed task") {
+            _ = try await eventually("no new request reaches the killed task") {
                 await !s.routed(port: port, count: 12).contains(victim)
             }
             // And it stays so: 30 more requests, none to the victim.
@@ -74,7 +76,7 @@ struct RunEndToEndTests {
             try await Task.sleep(nanoseconds: 500_000_000)  // let the start-up resyncs finish
             s.sim.silenceEventStreams(true)
             _ = try await s.sim.replaceTask("/e2e/silent")
-            _ = try await s.waitUntil("the silent stream declared dead") { s.logs.contains(.warning, "event stream disconnected") }
+            _ = try await eventually("the silent stream declared dead") { s.logs.contains(.warning, "event stream disconnected") }
             try await s.waitConverged("/e2e/silent", timeout: 15)
             s.sim.silenceEventStreams(false)
         }
@@ -136,7 +138,7 @@ struct RunEndToEndTests {
             let port = try await s.servicePort("/e2e/health")
             let sick = try #require(await s.taskIds("/e2e/health").sorted().first)
             try await s.sim.setHealth(sick, alive: false)
-            _ = try await s.waitUntil("the unhealthy task out of rotation") { await !s.routed(port: port).contains(sick) }
+            _ = try await eventually("the unhealthy task out of rotation") { await !s.routed(port: port).contains(sick) }
             // A Marathon failover hides every health result: nothing is emptied.
             s.sim.hideHealthResults(true)
             s.controller.queue.push(.resync("test"))
@@ -146,7 +148,7 @@ struct RunEndToEndTests {
             #expect(!during.contains(sick))
             s.sim.hideHealthResults(false)
             try await s.sim.setHealth(sick, alive: true)
-            _ = try await s.waitUntil("the recovered task back in rotation") { await s.routed(port: port, count: 16).contains(sick) }
+            _ = try await eventually("the recovered task back in rotation") { await s.routed(port: port, count: 16).contains(sick) }
         }
     }
 }

@@ -3,7 +3,9 @@ import MarathonSimulator
 import Testing
 import ServiceRouterCore
 import ServiceRouterIO
-@testable import ServiceRouter
+@testable import ServiceRouterController
+@testable import ServiceRouterCLI
+import ServiceRouterTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -35,21 +37,21 @@ struct SecurityTests {
             #expect(try mode(h.socketPath).permissions == 0o666)
             let logs = MemoryLogSink()
             let render = RenderOptions(adminSocket: h.socketPath, httpPort: try freePort(), appIdPort: nil, stats: nil, mapDirectory: h.directory)
-            let settings = ControllerSettings(routing: RoutingOptions(groups: ["external"], minSlots: 4, reservedPorts: render.reservedPorts),
-                                              render: render, templates: try TemplateSet(), configPath: h.configPath)
+            let settings = ReconcilerSettings(pass: PassSettings(routing: RoutingOptions(groups: ["external"], minSlots: 4, reservedPorts: render.reservedPorts),
+                                              render: render, templates: try TemplateSet()), configPath: h.configPath)
             let r = Reconciler(settings: settings, runtime: h.runtime, control: h.control(), resolver: CachingHostResolver(),
                                logger: Logger(minimum: .info, sink: logs))
             let t = try TaskServer(id: "perm.1")
             let good = simpleApp("/perm/web", ports: [try freePort()], [t], labels: ["HAPROXY_0_VHOST": "perm.example.com", "HAPROXY_0_PATH": "/p"])
             let bad = simpleApp("/perm/bad", ports: [try freePort()], [t], labels: ["HAPROXY_0_SSL_CERT": h.directory + "/missing.pem"])
-            await r.replaceApps([good, bad], skipped: [])
-            let report = await r.fullSync(reason: "test")
+            await r.replace(with: AppsSnapshot(apps: [good, bad]))
+            let report = await r.fullPass(reason: "test")
             #expect(report.error == nil && report.reloaded)
 
             // A second structural change: `.last-good` is now servicerouter's own previous config
             // (after the first reload it is the operator's original file, kept as it was).
-            await r.replaceApps([good, bad, simpleApp("/perm/more", ports: [try freePort()], [t], labels: [:])], skipped: [])
-            #expect(await r.fullSync(reason: "test").reloaded)
+            await r.replace(with: AppsSnapshot(apps: [good, bad, simpleApp("/perm/more", ports: [try freePort()], [t], labels: [:])]))
+            #expect(await r.fullPass(reason: "test").reloaded)
             let config = try String(contentsOfFile: h.configPath, encoding: .utf8)
             #expect(config.contains("  stats socket \(h.socketPath) mode 600 level admin expose-fd listeners\n"))
             // Created by servicerouter: the config, the one it replaced, the refused candidate, the vhost maps.
@@ -77,9 +79,9 @@ struct SecurityTests {
     /// `servicerouter once` (the real binary) with `--auth-credentials`, a credentials file, and
     /// credentials in the URL, against a Marathon that requires them — and with a wrong password:
     /// the password is in no output (debug level), no config and no map.
-    @Test(.enabled(if: ServiceRouterBinary.path != nil, ServiceRouterBinary.missing))
+    @Test(.enabled(if: BuiltBinary.path != nil, Comment(rawValue: BuiltBinary.missing)))
     func credentialsNeverReachTheLogsOrTheConfigOfOnce() async throws {
-        let binary = try #require(ServiceRouterBinary.path)
+        let binary = try #require(BuiltBinary.path)
         let h = try HAProxyProcess()
         try await h.start()
         let sim = try await MarathonSimulator.start(.init(credentials: .init(user: "user", password: Self.password), heartbeatInterval: nil))
@@ -193,7 +195,7 @@ struct SecurityTests {
             await #expect(throws: (any Error).self, "bound to 127.0.0.1 only") { _ = try await httpRequest(port: port, path: "/healthz", address: "127.0.0.2") }
 
             // The binary's --listen PORT, likewise (it takes over from the in-process controller).
-            if let binary = ServiceRouterBinary.path {
+            if let binary = BuiltBinary.path {
                 await rig.stop()
                 let listen = try freePort()
                 child.value = try ChildProcess.start(binary, [

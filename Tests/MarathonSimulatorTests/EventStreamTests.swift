@@ -154,9 +154,7 @@ import Testing
         let sim = try await MarathonSimulator.start(.init(heartbeatInterval: nil))
         let reader = try SSEReader(port: sim.port)
         #expect(await reader.read { $0.events.count == 1 })
-        let started = Monotonic.now()
         sim.stop()
-        #expect(Monotonic.now() - started < 1)
         #expect(await reader.readUntilClosed(timeout: 20))
     }
 }

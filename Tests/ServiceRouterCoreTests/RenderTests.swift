@@ -244,34 +244,32 @@ import Testing
         let options = RenderOptions(adminSocket: Self.socket, httpPort: 80)
         let d = DesiredStateBuilder.build(apps: apps, options: RoutingOptions(groups: ["*"], minSlots: 3))
         let plan = SlotPlanner.plan(desired: d, live: LiveState())
-        var cache = RenderCache()
-        let first = try ConfigRenderer.render(desired: d, plan: plan, templates: TemplateSet(), options: options, cache: &cache)
-        #expect(cache.count == 3)
+        var renderer = IncrementalRenderer(templates: try TemplateSet(), options: options)
+        let first = try renderer.render(desired: d, plan: plan)
+        #expect(renderer.cachedServices == 3)
         #expect(first == (try ConfigRenderer.render(desired: d, plan: plan, templates: TemplateSet(), options: options)))
+        #expect(try renderer.render(desired: d, plan: plan) == first, "nothing changed: the same config")
 
         // One task of /app1 moves: the cached render equals a fresh one and shows the move.
         var moved = apps
         moved[1].tasks[0].host = "10.0.0.99"
         let d2 = DesiredStateBuilder.build(apps: moved, options: RoutingOptions(groups: ["*"], minSlots: 3))
         let plan2 = SlotPlanner.plan(desired: d2, live: LiveState())
-        let second = try ConfigRenderer.render(desired: d2, plan: plan2, templates: TemplateSet(), options: options, cache: &cache)
+        let second = try renderer.render(desired: d2, plan: plan2)
         #expect(second == (try ConfigRenderer.render(desired: d2, plan: plan2, templates: TemplateSet(), options: options)))
         #expect(second.text.contains("10.0.0.99:31000") && !second.text.contains("10.0.0.2:31000"))
 
-        // Other options or templates: nothing from the cache is used.
-        let other = RenderOptions(adminSocket: Self.socket, httpPort: 8080, vhostRouting: .acl)
-        let third = try ConfigRenderer.render(desired: d2, plan: plan2, templates: TemplateSet(), options: other, cache: &cache)
-        #expect(third == (try ConfigRenderer.render(desired: d2, plan: plan2, templates: TemplateSet(), options: other)))
-        let templates = try TemplateSet(overrides: ["HAPROXY_BACKEND_HEAD": "\nbackend {backend}\n  balance {balance}\n  mode {mode}\n  timeout queue 7s\n"])
-        let fourth = try ConfigRenderer.render(desired: d2, plan: plan2, templates: templates, options: other, cache: &cache)
-        #expect(fourth.text.contains("timeout queue 7s"))
-        #expect(fourth == (try ConfigRenderer.render(desired: d2, plan: plan2, templates: templates, options: other)))
+        // Back to the first state, and a reordering: still exactly a fresh render.
+        #expect(try renderer.render(desired: d, plan: plan) == first)
+        var reordered = d
+        reordered.services.reverse()
+        #expect(try renderer.render(desired: reordered, plan: plan)
+                == (try ConfigRenderer.render(desired: reordered, plan: plan, templates: TemplateSet(), options: options)))
 
         // A service that is gone leaves the cache.
         let d3 = DesiredStateBuilder.build(apps: Array(moved.prefix(1)), options: RoutingOptions(groups: ["*"], minSlots: 3))
-        _ = try ConfigRenderer.render(desired: d3, plan: SlotPlanner.plan(desired: d3, live: LiveState()), templates: templates,
-                                      options: other, cache: &cache)
-        #expect(cache.count == 1)
+        _ = try renderer.render(desired: d3, plan: SlotPlanner.plan(desired: d3, live: LiveState()))
+        #expect(renderer.cachedServices == 1)
     }
 
     @Test func renderingIsDeterministic() throws {
@@ -534,8 +532,9 @@ import Testing
         var rng = SplitMix64(seed: 0xC0FFEE)
         var badApps = 0, goodServices = 0
         let shapes = Self.lineShapes()
-        // One cache across rounds: whatever it holds from earlier rounds never changes the output.
-        var cache = RenderCache()
+        // One renderer per routing mode across rounds: whatever it holds from earlier rounds never
+        // changes the output.
+        var renderers: [String: IncrementalRenderer] = [:]
         for round in 0..<300 {
             let s = Self.scenario(&rng)
             let options = RenderOptions(adminSocket: Self.socket, httpPort: rng.pick([80, nil]), appIdPort: rng.pick([9091, nil]),
@@ -546,8 +545,11 @@ import Testing
             let plan = SlotPlanner.plan(desired: d, live: LiveState())
             let r = try ConfigRenderer.render(desired: d, plan: plan, templates: TemplateSet(), options: options)
             #expect(try ConfigRenderer.render(desired: d, plan: plan, templates: TemplateSet(), options: options) == r)
-            #expect(try ConfigRenderer.render(desired: d, plan: plan, templates: TemplateSet(), options: options, cache: &cache) == r, "round \(round)")
-            #expect(try ConfigRenderer.render(desired: d, plan: plan, templates: TemplateSet(), options: options, cache: &cache) == r, "round \(round)")
+            let key = "\(options.httpPort ?? 0) \(options.appIdPort ?? 0) \(options.stats?.port ?? 0)"
+            var renderer = try renderers[key] ?? IncrementalRenderer(templates: TemplateSet(), options: options)
+            #expect(try renderer.render(desired: d, plan: plan) == r, "round \(round)")
+            #expect(try renderer.render(desired: d, plan: plan) == r, "round \(round)")
+            renderers[key] = renderer
 
             #expect(!r.text.contains("VIL") && !r.text.lowercased().contains("evil"), "round \(round)")
             #expect(!r.text.contains(";"), "round \(round)")

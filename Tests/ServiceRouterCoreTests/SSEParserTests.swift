@@ -3,10 +3,7 @@ import Testing
 @testable import ServiceRouterCore
 
 func marathonFixture(_ name: String) throws -> [UInt8] {
-    let base = (name as NSString).deletingPathExtension
-    let ext = (name as NSString).pathExtension
-    let url = try #require(Bundle.module.url(forResource: base, withExtension: ext, subdirectory: "Fixtures/marathon"))
-    return Array(try Data(contentsOf: url))
+    Array(try Fixture.data(name, in: "marathon"))
 }
 
 /// Feeds `bytes` in the given chunk sizes (cycling), collecting every event.

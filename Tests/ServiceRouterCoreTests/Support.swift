@@ -2,44 +2,9 @@ import Foundation
 import Testing
 @testable import ServiceRouterCore
 
-// Shared helpers for the core tests: fixtures, small model builders, a seeded PRNG.
-
-enum Fixture {
-    /// A file from `Fixtures/<folder>/`, byte for byte.
-    static func data(_ name: String, in folder: String = "marathon") throws -> Data {
-        let url = try #require(Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Fixtures/\(folder)"),
-                               "fixture \(folder)/\(name) is missing from the test bundle")
-        return try Data(contentsOf: url)
-    }
-
-    static func text(_ name: String, in folder: String = "haproxy") throws -> String {
-        String(decoding: try data(name, in: folder), as: UTF8.self)
-    }
-
-    /// Every file with this extension in `Fixtures/<folder>/`, by name.
-    static func names(withExtension ext: String, in folder: String = "marathon") -> [String] {
-        (Bundle.module.urls(forResourcesWithExtension: ext, subdirectory: "Fixtures/\(folder)") ?? [])
-            .compactMap { $0.lastPathComponent }.sorted()
-    }
-}
-
-/// SplitMix64: a tiny, fast, seedable generator, so property tests are reproducible.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-extension RandomNumberGenerator {
-    mutating func pick<T>(_ items: [T]) -> T { items[Int.random(in: 0..<items.count, using: &self)] }
-    mutating func chance(_ p: Double) -> Bool { Double.random(in: 0..<1, using: &self) < p }
-}
+// Small model builders for the core tests (fixtures and the seeded generator come from
+// ServiceRouterTestSupport).
+@_exported import ServiceRouterTestSupport
 
 func pname(_ s: String) -> ProxyName { try! ProxyName(s) }
 func ip(_ s: String) -> IPAddress { try! IPAddress(s) }

@@ -3,15 +3,16 @@ import Synchronization
 import Testing
 import ServiceRouterCore
 @testable import ServiceRouterIO
+import ServiceRouterTestSupport
 
 private let credentials = BasicCredentials(user: "marathon", password: "hunter2:with:colons")
 private let expectedAuthorization = "Basic " + Data("marathon:hunter2:with:colons".utf8).base64EncodedString()
 
 private func makeClient(_ urls: [URL], streamTimeout: Double = 5, maxBackoff: Double = 30, random: Double = 0.5,
-                        logger: Logger = .silent) throws -> MarathonClient {
+                        logger: Logger = .silent, time: any TimeSource = SystemTime(), healthyAfter: Double = 10) throws -> MarathonClient {
     MarathonClient(endpoints: try MarathonEndpoints(urls: urls, credentials: credentials),
-                          http: HTTPClient(connectTimeout: 2), requestTimeout: 5, streamTimeout: streamTimeout,
-                          maxBackoff: maxBackoff, logger: logger, random: { random })
+                   http: HTTPClient(connectTimeout: 5), requestTimeout: 30, streamTimeout: streamTimeout,
+                   maxBackoff: maxBackoff, healthyAfter: healthyAfter, logger: logger, time: time, random: { random })
 }
 
 /// A happening and when it was seen (monotonic seconds).
@@ -28,7 +29,7 @@ private final class Recorder: Sendable {
 
 /// Consumes `client.events()` until `done` holds or `timeout` passes, then cancels the consumer
 /// (which must stop the client).
-private func collect(_ client: MarathonClient, timeout: Double = 8,
+private func collect(_ client: MarathonClient, timeout: Double = 60,
                      until done: @escaping @Sendable ([StreamHappening]) -> Bool) async throws -> [Seen] {
     let recorder = Recorder()
     _ = try await withTimeLimit(timeout) {
@@ -256,14 +257,15 @@ struct MarathonClientTests {
                 peer.hang()  // silent: no heartbeats
                 return
             }
-            // Heartbeats every 0.2 s for 1.2 s keep a 0.5 s timeout at bay; then an event.
-            for _ in 0..<6 where peer.pause(0.2) { peer.send("\r\n") }
+            // Heartbeats every 0.2 s for 3 s keep a 1.5 s timeout at bay (even on a busy machine);
+            // then an event.
+            for _ in 0..<15 where peer.pause(0.2) { peer.send("\r\n") }
             peer.send("data: {\"appId\":\"/gone\",\"eventType\":\"app_terminated_event\"}\r\n\r\n")
             peer.hang()
         }
         defer { server.stop() }
         let terminated = StreamHappening.event(.appChanged(appId: "/gone", eventType: "app_terminated_event"))
-        let seen = try await collect(try makeClient([server.url], streamTimeout: 0.5)) {
+        let seen = try await collect(try makeClient([server.url], streamTimeout: 1.5)) {
             $0.contains(terminated)
         }
         let happenings = seen.map(\.happening)
@@ -272,8 +274,8 @@ struct MarathonClientTests {
         // Timed on the server's side (its own threads), from the last byte sent to the hang-up.
         let silenceFrom = try #require(lastSent.all.first?.at)
         let hangUp = try #require(server.clientClosedAt.first)
-        #expect(hangUp - silenceFrom >= 0.45 && hangUp - silenceFrom < 10, "declared dead after \(hangUp - silenceFrom) s")
-        #expect(disconnects(seen).first?.reason.contains("no data for 0.5 s") == true)
+        #expect(hangUp - silenceFrom >= 1.45, "declared dead after only \(hangUp - silenceFrom) s")
+        #expect(disconnects(seen).first?.reason.contains("no data for 1.5 s") == true)
         #expect(server.connectionCount == 2)
     }
 
@@ -314,18 +316,51 @@ struct MarathonClientTests {
         #expect(disconnects(seen).first?.reason.contains("127.0.0.1:\(refused)") == true)
     }
 
-    @Test func backoffGrowsAndResetsAfterAConnectionThatDeliveredData() async throws {
+    /// The reconnect delay grows while connections fail or break at once (a stream that delivers
+    /// a few bytes and breaks must not reconnect at full speed forever), and starts over only after
+    /// a connection that stayed up `healthyAfter` seconds. Time is a manual clock: the delays are
+    /// the client's decisions, not measurements.
+    @Test func backoffGrowsUntilAConnectionStaysHealthy() async throws {
+        let time = ManualTime()
+        let release = Flag()
         let server = try TestHTTPServer { request, peer in
-            if request.connection == 2 {
+            switch request.connection {
+            case 2:
                 peer.startEventStream()
-                peer.send(attachedEvent)  // then close: a working connection that dropped
-            } else {
+                peer.send(attachedEvent)  // then closed at once: it worked, but not for long
+            case 4:
+                peer.startEventStream()
+                peer.send(attachedEvent)
+                while !release.isSet && peer.pause(0.02) {}
+            default:
                 peer.respond(500, "Server Error")
             }
         }
         defer { server.stop() }
-        let seen = try await collect(try makeClient([server.url], maxBackoff: 1)) { count($0, isDisconnect) >= 4 }
-        #expect(disconnects(seen).map(\.retryIn) == [0.5, 1, 0.5, 1])
+        let client = try makeClient([server.url], maxBackoff: 4, time: time, healthyAfter: 10)
+        var delays: [Double] = []
+        var connections = 0
+        for await happening in client.events() {
+            switch happening {
+            case .connected:
+                connections += 1
+                if connections == 2 {
+                    // The second stream (connection 4) stays up for 10 s of the manual clock.
+                    time.advance(by: 10)
+                    release.set()
+                }
+            case .disconnected(_, let retryIn):
+                delays.append(retryIn)
+                guard delays.count < 6 else { break }
+                // Once the client sleeps, its back-off is over.
+                try await eventually("the client to wait \(retryIn) s") { !time.sleepers.isEmpty }
+                time.advance(to: time.sleepers[0])
+            default:
+                break
+            }
+            if delays.count == 6 { break }
+        }
+        #expect(delays == [0.5, 1, 2, 4, 0.5, 1])
     }
 
     @Test func undecodableEventsAreReportedAndTheStreamGoesOn() async throws {
@@ -344,51 +379,42 @@ struct MarathonClientTests {
         #expect(reason.contains("status_update_event"))
     }
 
-    @Test func cancellingTheConsumerClosesTheStreamPromptly() async throws {
+    @Test func cancellingTheConsumerClosesTheStream() async throws {
         let server = try TestHTTPServer { _, peer in
             peer.startEventStream()
             peer.send(attachedEvent)
             peer.hang()
         }
         defer { server.stop() }
-        let client = try makeClient([server.url])
-        let attached = Flag()
+        let client = try makeClient([server.url], time: ManualTime())
+        let attached = Flag(), ended = Flag()
         let consumer = Task {
-            for await happening in client.events() where isAttached(happening) { attached.set() }
+            for await happening in client.events(finished: { ended.set() }) where isAttached(happening) { attached.set() }
         }
-        for _ in 0..<300 where !attached.isSet { try await Task.sleep(nanoseconds: 10_000_000) }
-        #expect(attached.isSet)
-        let cancelledAt = Monotonic.now()
+        try await eventually("the stream attached") { attached.isSet }
         consumer.cancel()
-        let ended = try await withTimeLimit(1) { await consumer.value; return Monotonic.now() }
-        #expect(ended != nil, "the events sequence did not end after cancellation")
-        for _ in 0..<100 where server.clientClosedAt.isEmpty { try await Task.sleep(nanoseconds: 10_000_000) }
-        let closedAt = try #require(server.clientClosedAt.first)
-        #expect(closedAt - cancelledAt < 5, "socket closed \(closedAt - cancelledAt) s after cancel")
-        try await Task.sleep(nanoseconds: 700_000_000)
-        #expect(server.connectionCount == 1, "reconnected after cancellation")
+        await consumer.value
+        try await eventually("the reconnect loop to end") { ended.isSet }
+        try await eventually("the connection closed") { !server.clientClosedAt.isEmpty }
+        #expect(server.connectionCount == 1, "nothing reconnects after the loop ended")
     }
 
-    @Test func cancellingDuringBackoffEndsPromptly() async throws {
+    @Test func cancellingDuringBackoffEndsTheLoop() async throws {
         let server = try TestHTTPServer { _, peer in peer.respond(503) }
         defer { server.stop() }
-        let client = try makeClient([server.url], maxBackoff: 30, random: 0.99)
-        let disconnected = Flag()
+        // A manual clock that never moves: the client waits in its back-off until cancelled.
+        let time = ManualTime()
+        let client = try makeClient([server.url], maxBackoff: 30, time: time)
+        let disconnected = Flag(), ended = Flag()
         let consumer = Task {
-            for await happening in client.events() where isDisconnect(happening) { disconnected.set() }
+            for await happening in client.events(finished: { ended.set() }) where isDisconnect(happening) { disconnected.set() }
         }
-        for _ in 0..<300 where !disconnected.isSet { try await Task.sleep(nanoseconds: 10_000_000) }
-        #expect(disconnected.isSet)
-        // A test task that waited for a busy cooperative pool may cancel after the first back-off
-        // (about 0.6 s) already ran out: what matters is that nothing connects after the cancel.
-        let connectionsAtCancel = server.connectionCount
-        let start = Monotonic.now()
+        try await eventually("the first failure") { disconnected.isSet }
+        try await eventually("the client in its back-off") { !time.sleepers.isEmpty }
         consumer.cancel()
-        let ended = try await withTimeLimit(1) { await consumer.value; return Monotonic.now() }
-        let elapsed = try #require(ended) - start
-        #expect(elapsed < 30, "took \(elapsed) s")
-        try await Task.sleep(nanoseconds: 700_000_000)
-        #expect(server.connectionCount == connectionsAtCancel, "reconnected after cancellation")
-        #expect(connectionsAtCancel >= 1)
+        await consumer.value
+        try await eventually("the reconnect loop to end") { ended.isSet }
+        #expect(server.connectionCount == 1)
+        #expect(time.sleepers.isEmpty, "the back-off sleep was cancelled, not left behind")
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
-import ServiceRouter
+import ServiceRouterController
+import ServiceRouterCLI
 import ServiceRouterCore
 import ServiceRouterIO
 
@@ -72,7 +73,7 @@ enum ScaleScenario {
         var fetch: Double
         var decode: Double
         var model: Double
-        var report: SyncReport
+        var report: PassReport
         var payloadBytes: Int
         var total: Double { fetch + decode + model + report.timings.total }
     }
@@ -85,9 +86,9 @@ enum ScaleScenario {
         let decoded = try MarathonDecoding.apps(from: data)
         let decode = Monotonic.now() - t
         t = Monotonic.now()
-        await stack.reconciler.replaceApps(decoded.apps, skipped: decoded.skipped)
+        await stack.reconciler.replace(with: AppsSnapshot(apps: decoded.apps, skipped: decoded.skipped))
         let model = Monotonic.now() - t
-        let report = await stack.reconciler.fullSync(reason: reason)
+        let report = await stack.reconciler.fullPass(reason: reason)
         if let e = report.error { throw BenchError("full pass failed: \(e) (log: \(stack.logPath))") }
         return Pass(fetch: fetch, decode: decode, model: model, report: report, payloadBytes: data.count)
     }
@@ -107,10 +108,10 @@ enum ScaleScenario {
         let first = try await pass(stack, reason: "benchmark: initial sync")
         let initial = phases(first)
         let reloaded = first.report.reloaded
-        let configBytes = first.report.rendered?.text.utf8.count ?? 0
-        let servers = first.report.plan.backends.reduce(0) { $0 + $1.slotCount }
-        let backends = first.report.plan.backends.count
-        let tasks = first.report.desired.serverCount
+        let configBytes = first.report.plan?.config.text.utf8.count ?? 0
+        let servers = first.report.plan?.slots.backends.reduce(0) { $0 + $1.slotCount } ?? 0
+        let backends = first.report.plan?.slots.backends.count ?? 0
+        let tasks = first.report.plan?.desired.serverCount ?? 0
         let payload = first.payloadBytes
         o.progress(String(format: "  %d tasks, %d slots, config %.1f MB, initial sync %.0f ms", tasks, servers,
                           Double(configBytes) / 1e6, initial["total"] ?? 0))
@@ -162,7 +163,7 @@ enum ScaleScenario {
         let cpu = controller.latencies.cpuTimes.map(ms)
         // The config file rewrite that follows task changes (at most once a second in `run`).
         let rewriteWall = Monotonic.now(), rewriteCPU = CPUClock.process()
-        await stack.reconciler.writeConfigIfDirty()
+        await stack.reconciler.rewriteConfigIfDirty()
         let rewrite = (wall: ms(Monotonic.now() - rewriteWall), cpu: ms(CPUClock.process() - rewriteCPU))
         await stack.stopController()
         let rssAtEnd = ProcessMemory.currentRSS, peakRSS = ProcessMemory.peakRSS

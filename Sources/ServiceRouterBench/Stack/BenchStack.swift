@@ -1,7 +1,8 @@
 import Foundation
 import Synchronization
 import MarathonSimulator
-import ServiceRouter
+import ServiceRouterController
+import ServiceRouterCLI
 import ServiceRouterCore
 import ServiceRouterIO
 
@@ -63,10 +64,11 @@ final class BenchStack: @unchecked Sendable {
         }
         let httpPort = try BenchPorts.free(1)[0]
         let render = RenderOptions(adminSocket: haproxy.socketPath, httpPort: httpPort, appIdPort: nil, stats: nil)
-        var settings = ControllerSettings(routing: RoutingOptions(groups: ["external"], healthCheck: false, reservedPorts: render.reservedPorts),
-                                          render: render, templates: try TemplateSet(), configPath: haproxy.configPath)
+        var settings = ReconcilerSettings(pass: PassSettings(routing: RoutingOptions(groups: ["external"], healthCheck: false,
+                                                                                     reservedPorts: render.reservedPorts),
+                                                             render: render, templates: try TemplateSet(), reloadAlways: c.reloadAlways),
+                                          configPath: haproxy.configPath)
         settings.reloadWhenSocketDown = false
-        settings.reloadAlways = c.reloadAlways
         let reconciler = Reconciler(settings: settings, runtime: haproxy.runtime, control: haproxy.control(logger: logger),
                                     resolver: CachingHostResolver(), logger: logger)
         let client = MarathonClient(endpoints: try MarathonEndpoints(urls: [URL(string: sim.url)!]), requestTimeout: 60,
@@ -81,7 +83,7 @@ final class BenchStack: @unchecked Sendable {
         let controller = Controller(reconciler: reconciler, source: MarathonAppsSource(client: client), logger: logger,
                                     settings: settings)
         self.controller = controller
-        let inputs = Controller.inputs(from: client.events(), logger: logger)
+        let inputs = EventMapping.inputs(client.events(), logger: logger)
         runTask = Task { await controller.run(inputs: inputs) }
     }
 

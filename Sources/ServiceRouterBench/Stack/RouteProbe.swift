@@ -1,5 +1,6 @@
 import Foundation
-import ServiceRouter
+import ServiceRouterController
+import ServiceRouterCLI
 import ServiceRouterCore
 import ServiceRouterIO
 import Synchronization

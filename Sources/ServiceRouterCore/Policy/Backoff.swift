@@ -38,3 +38,30 @@ public struct Backoff: Sendable, Equatable {
         attempts = 0
     }
 }
+
+/// When the event stream reconnects. Exponential back-off with jitter; a connection resets it
+/// only once it stayed up for `healthyAfter` seconds, so a stream that delivers a few bytes and
+/// breaks (a proxy cutting streams, a line too long to parse) backs off like one that never
+/// connects instead of reconnecting — and refetching `/v2/apps` — at full speed forever.
+public struct ReconnectPolicy: Sendable, Equatable {
+    public private(set) var backoff: Backoff
+    public let healthyAfter: Double
+    private var connectedAt: Double?
+
+    public init(initial: Double = 0.5, maximum: Double, healthyAfter: Double = 10) {
+        backoff = Backoff(initial: initial, maximum: maximum)
+        self.healthyAfter = healthyAfter.isFinite ? max(0, healthyAfter) : 10
+    }
+
+    /// The stream answered 200 at `now`.
+    public mutating func connected(at now: Double) { connectedAt = now }
+
+    /// The stream ended (or could not be opened) at `now`: the delay before the next attempt,
+    /// and whether the connection had been healthy (then the same Marathon is tried again).
+    public mutating func disconnected(at now: Double, random: Double) -> (delay: Double, wasHealthy: Bool) {
+        let healthy = connectedAt.map { now - $0 >= healthyAfter } ?? false
+        connectedAt = nil
+        if healthy { backoff.reset() }
+        return (backoff.next(random: random), healthy)
+    }
+}

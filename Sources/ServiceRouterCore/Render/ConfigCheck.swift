@@ -5,6 +5,12 @@ public struct ConfigCheckOutput: Sendable, Equatable {
     public var lines: [Int]
     public var proxies: [String]
 
+    public init(alerts: [String], lines: [Int], proxies: [String]) {
+        self.alerts = alerts
+        self.lines = lines
+        self.proxies = proxies
+    }
+
     /// Parses HAProxy 2.6's `[ALERT] ... parsing [<file>:<line>] : ...` and `... proxy '<name>' ...`
     /// messages. Only `[ALERT]` lines count.
     public static func parse(_ output: String) -> ConfigCheckOutput {

@@ -297,6 +297,13 @@ public enum RuntimeReplyParsers {
         public var failedReloads: Int
         public var workers: [Int]
         public var oldWorkers: [Int]
+        public init(masterPid: Int, reloads: Int, failedReloads: Int, workers: [Int], oldWorkers: [Int]) {
+            self.masterPid = masterPid
+            self.reloads = reloads
+            self.failedReloads = failedReloads
+            self.workers = workers
+            self.oldWorkers = oldWorkers
+        }
     }
 
     public static func processList(_ text: String) throws -> ProcessList {

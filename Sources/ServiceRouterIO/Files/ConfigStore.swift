@@ -8,6 +8,11 @@ public struct ConfigFileError: Error, CustomStringConvertible, Sendable {
     public var path: String
     public var operation: String
     public var reason: String
+    public init(path: String, operation: String, reason: String) {
+        self.path = path
+        self.operation = operation
+        self.reason = reason
+    }
     public var description: String { "\(operation) \(path): \(reason)" }
 }
 
@@ -30,36 +35,10 @@ public protocol ConfigFiles: Sendable {
     /// Reads or atomically replaces a file beside the config (the vhost maps).
     func readFile(_ path: String) -> String?
     func replaceFile(_ path: String, with text: String) throws
-    /// The slow half of `replace(with:)`, safe to run off the reconciler: nil when the live file
-    /// already holds `text`, else `text` made ready (written and fsync'd beside the live file)
-    /// for `commitReplacement`.
-    func stageReplacement(_ text: String) throws -> StagedConfig?
-    /// The quick half: the staged text becomes the live file (an atomic rename).
-    func commitReplacement(_ staged: StagedConfig) throws
-    /// Drops a staged text that will not be committed.
-    func discardStaged(_ staged: StagedConfig)
-}
-
-/// A replacement of the live config made ready by `stageReplacement`.
-public struct StagedConfig: Sendable {
-    public var text: String
-    /// The file already holding `text`, when the edge wrote one.
-    public var file: String?
-    public init(text: String, file: String? = nil) {
-        self.text = text
-        self.file = file
-    }
 }
 
 extension ConfigFiles {
     public func holds(_ text: String) -> Bool { read() == text }
-
-    /// Edges without a staging file write everything at commit time.
-    public func stageReplacement(_ text: String) throws -> StagedConfig? {
-        holds(text) ? nil : StagedConfig(text: text)
-    }
-    public func commitReplacement(_ staged: StagedConfig) throws { try replace(with: staged.text) }
-    public func discardStaged(_ staged: StagedConfig) {}
 }
 
 /// The config file edge: candidate files written next to the live one, renamed into place
@@ -75,7 +54,6 @@ public struct ConfigStore: ConfigFiles {
     public var candidatePath: String { path + ".candidate" }
     public var lastGoodPath: String { path + ".last-good" }
     public var rejectedPath: String { path + ".rejected" }
-    public var stagedPath: String { path + ".staged" }
 
     public func read() -> String? {
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
@@ -155,23 +133,6 @@ public struct ConfigStore: ConfigFiles {
         guard rename(candidatePath, path) == 0 else {
             throw ConfigFileError(path: path, operation: "rename", reason: SystemError("rename", target: path).description)
         }
-    }
-
-    public func stageReplacement(_ text: String) throws -> StagedConfig? {
-        if holds(text) { return nil }
-        try write(text, to: stagedPath)
-        return StagedConfig(text: text, file: stagedPath)
-    }
-
-    public func commitReplacement(_ staged: StagedConfig) throws {
-        guard let file = staged.file else { return try replace(with: staged.text) }
-        guard rename(file, path) == 0 else {
-            throw ConfigFileError(path: path, operation: "rename \(file) to", reason: SystemError("rename", target: path).description)
-        }
-    }
-
-    public func discardStaged(_ staged: StagedConfig) {
-        if let file = staged.file { _ = unlink(file) }
     }
 
     func write(_ text: String, to file: String) throws {

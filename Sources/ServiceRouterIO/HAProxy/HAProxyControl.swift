@@ -8,6 +8,11 @@ public struct HAProxyControlError: Error, CustomStringConvertible, Sendable {
     public var operation: String
     public var reason: String
     public var hint: String?
+    public init(operation: String, reason: String, hint: String?) {
+        self.operation = operation
+        self.reason = reason
+        self.hint = hint
+    }
     public var description: String { "\(operation): \(reason)" + (hint.map { " (\($0))" } ?? "") }
 }
 
@@ -26,6 +31,11 @@ public struct ConfigRejected: Error, CustomStringConvertible, Sendable {
     public var path: String
     public var check: ConfigCheckOutput
     public var output: String
+    public init(path: String, check: ConfigCheckOutput, output: String) {
+        self.path = path
+        self.check = check
+        self.output = output
+    }
     public var description: String {
         "haproxy -c rejected \(path): " + (check.alerts.isEmpty ? output.trimmingWhitespaceAndNewlines() : check.alerts.prefix(6).joined(separator: " | "))
     }
@@ -35,6 +45,11 @@ public struct ReloadResult: Sendable, Equatable {
     public var oldPid: Int?
     public var newPid: Int
     public var seconds: Double
+    public init(oldPid: Int?, newPid: Int, seconds: Double) {
+        self.oldPid = oldPid
+        self.newPid = newPid
+        self.seconds = seconds
+    }
 }
 
 /// Runs a program and collects its exit status and output (blocking; call through `Blocking.run`).

@@ -17,6 +17,10 @@ public struct RuntimeReply: Sendable, Equatable {
 public struct RuntimeSocketError: Error, CustomStringConvertible, Sendable {
     public var socket: String
     public var reason: String
+    public init(socket: String, reason: String) {
+        self.socket = socket
+        self.reason = reason
+    }
     public var description: String { "runtime socket \(socket): \(reason)" }
 }
 
@@ -112,10 +116,18 @@ extension RuntimeAPI {
     /// The live servers and the identity of the worker that reported them, read on one connection
     /// (while fewer than `commandsPerConnection` commands): for a moment after a reload the
     /// replaced worker may still answer some connections, and state read from it must not pass
-    /// for the new worker's.
-    public func identifiedLiveState(backends: [ProxyName]? = nil) async throws -> (identity: HAProxyIdentity, live: LiveState) {
-        let replies = try await execute([.showInfo] + Self.serversStateCommands(backends))
-        return (try identity(replies[0]), try mergedServersState(replies.dropFirst(1)))
+    /// for the new worker's. With `maps`, also those vhost maps (a map HAProxy has not loaded is
+    /// absent from the result).
+    public func liveView(backends: [ProxyName]? = nil, maps: [MapFile] = []) async throws -> LiveView {
+        let state = Self.serversStateCommands(backends)
+        let replies = try await execute([.showInfo] + state + maps.map { .showMap(file: $0) })
+        let identity = try identity(replies[0])
+        let servers = try mergedServersState(replies[1..<(1 + state.count)])
+        var live: [String: [MapKeyValue]] = [:]
+        for (file, reply) in zip(maps, replies.dropFirst(1 + state.count)) where reply.failure == nil {
+            if let entries = RuntimeCommand.mapEntries(reply.text) { live[file.path] = entries }
+        }
+        return LiveView(identity: identity, servers: servers, maps: live)
     }
 
     private static func serversStateCommands(_ backends: [ProxyName]?) -> [RuntimeCommand] {
@@ -148,25 +160,9 @@ extension RuntimeAPI {
     }
 
     private func identity(_ info: RuntimeReply) throws -> HAProxyIdentity {
-        let fields = RuntimeReplyParsers.info(info.text)
-        guard let pid = fields["Pid"].flatMap({ Int($0) }) else {
+        guard let identity = HAProxyIdentity(info: RuntimeReplyParsers.info(info.text)) else {
             throw RuntimeSocketError(socket: path, reason: "show info has no Pid: \(ValidationError.quoted(String(info.text.prefix(80))))")
         }
-        return HAProxyIdentity(pid: pid, startTime: fields["Start_time_sec"].flatMap { Int($0) } ?? 0,
-                               structureHash: RenderedConfig.structureHash(info: fields))
-    }
-}
-
-/// Identifies the HAProxy worker behind the socket: a new pid or start time means a restart or a
-/// reload, and `structureHash` says which generated config it runs (nil: not one of ours).
-public struct HAProxyIdentity: Sendable, Equatable {
-    public var pid: Int
-    public var startTime: Int
-    public var structureHash: String?
-
-    public init(pid: Int, startTime: Int, structureHash: String?) {
-        self.pid = pid
-        self.startTime = startTime
-        self.structureHash = structureHash
+        return identity
     }
 }

@@ -120,21 +120,27 @@ public struct MarathonClient: Sendable {
     /// Marathon sends a heartbeat about every 10 s.
     public var streamTimeout: Double
     public var maxBackoff: Double
+    /// A connection must stay up this long before a disconnect reconnects at the initial delay.
+    public var healthyAfter: Double
     public var logger: Logger
+    /// What the reconnect delay waits on (a manual time source in tests).
+    public var time: any TimeSource
     var random: @Sendable () -> Double
 
     static let maxRedirects = 3
     static let redirectStatuses: Set<Int> = [301, 302, 303, 307, 308]
 
     public init(endpoints: MarathonEndpoints, http: HTTPClient = HTTPClient(), requestTimeout: Double = 30,
-                streamTimeout: Double = 30, maxBackoff: Double = 30, logger: Logger = .silent,
-                random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
+                streamTimeout: Double = 30, maxBackoff: Double = 30, healthyAfter: Double = 10, logger: Logger = .silent,
+                time: any TimeSource = SystemTime(), random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
         self.endpoints = endpoints
         self.http = http
         self.requestTimeout = requestTimeout
         self.streamTimeout = streamTimeout
         self.maxBackoff = maxBackoff
+        self.healthyAfter = healthyAfter
         self.logger = logger
+        self.time = time
         self.random = random
     }
 
@@ -177,32 +183,34 @@ public struct MarathonClient: Sendable {
     /// The event stream, forever: connects, decodes events, and reconnects with backoff after any
     /// failure, trying each Marathon URL in turn. Ends only when the consuming task is cancelled (or
     /// the consumer drops the stream); then every connection is closed within ~0.2 s.
-    public func events(types: [String] = MarathonEvent.subscribedTypes) -> AsyncStream<StreamHappening> {
+    /// `finished` runs once the reconnect loop has ended: after it, no connection is opened.
+    public func events(types: [String] = MarathonEvent.subscribedTypes,
+                       finished: (@Sendable () -> Void)? = nil) -> AsyncStream<StreamHappening> {
         let (stream, continuation) = AsyncStream<StreamHappening>.makeStream()
-        let task = Task { await runEvents(types: types, continuation: continuation) }
+        let task = Task {
+            await runEvents(types: types, continuation: continuation)
+            finished?()
+        }
         continuation.onTermination = { _ in task.cancel() }
         return stream
     }
 
     private func runEvents(types: [String], continuation: AsyncStream<StreamHappening>.Continuation) async {
-        var backoff = Backoff(initial: 0.5, maximum: maxBackoff)
+        var policy = ReconnectPolicy(initial: 0.5, maximum: maxBackoff, healthyAfter: healthyAfter)
         var index = 0
         let query = types.map { URLQueryItem(name: "event_type", value: $0) }
         while !Task.isCancelled {
             let base = endpoints.urls[index % endpoints.urls.count]
-            let outcome = await streamOnce(Self.url(base, path: "/v2/events", query: query), continuation: continuation)
+            let outcome = await streamOnce(Self.url(base, path: "/v2/events", query: query), policy: &policy, continuation: continuation)
             if Task.isCancelled { break }
-            if outcome.deliveredData {
-                backoff.reset()  // the connection worked: reconnect quickly, to the same Marathon
-            } else {
-                index += 1
-            }
-            let delay = backoff.next(random: random())
+            let (delay, healthy) = policy.disconnected(at: time.now(), random: random())
+            // A connection that worked is tried again first; anything else moves to the next Marathon.
+            if !healthy { index += 1 }
             logger.warning("Marathon event stream disconnected",
-                           [("reason", outcome.reason), ("retry_in", delay.fixed(2))])
+                           [("reason", outcome.reason), ("retry_in_s", delay.fixed(2))])
             continuation.yield(.disconnected(reason: outcome.reason, retryIn: delay))
             do {
-                try await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+                try await time.sleep(for: delay)
             } catch {
                 break
             }
@@ -212,14 +220,13 @@ public struct MarathonClient: Sendable {
 
     private struct Outcome {
         var reason: String
-        var deliveredData: Bool
     }
 
     /// One connection: until it fails, ends, or the task is cancelled.
-    private func streamOnce(_ start: URL, continuation: AsyncStream<StreamHappening>.Continuation) async -> Outcome {
+    private func streamOnce(_ start: URL, policy: inout ReconnectPolicy,
+                            continuation: AsyncStream<StreamHappening>.Continuation) async -> Outcome {
         var url = start
         var redirects = 0
-        var delivered = false
         while true {
             let stream = http.stream(request(url, accept: "text/event-stream"), idleTimeout: streamTimeout)
             defer { stream.cancel() }
@@ -234,12 +241,12 @@ public struct MarathonClient: Sendable {
                             break parts
                         }
                         guard head.status == 200 else {
-                            return Outcome(reason: "\(Self.brief(url)): HTTP \(head.status) \(head.reason)", deliveredData: false)
+                            return Outcome(reason: "\(Self.brief(url)): HTTP \(head.status) \(head.reason)")
                         }
                         logger.info("event stream connected", [("url", Self.brief(url))])
+                        policy.connected(at: time.now())
                         continuation.yield(.connected(url))
                     case .body(let bytes):
-                        delivered = true
                         for event in try parser.feed(bytes) {
                             switch MarathonEvent.decode(event) {
                             case .success(let e):
@@ -251,20 +258,20 @@ public struct MarathonClient: Sendable {
                         }
                     case .end:
                         let tail = parser.hasPartialEvent ? " in the middle of an event" : ""
-                        return Outcome(reason: "\(Self.brief(url)): stream closed by Marathon\(tail)", deliveredData: delivered)
+                        return Outcome(reason: "\(Self.brief(url)): stream closed by Marathon\(tail)")
                     }
                 }
             } catch let e as SSEParseError {
-                return Outcome(reason: "\(Self.brief(url)): \(e.description)", deliveredData: delivered)
+                return Outcome(reason: "\(Self.brief(url)): \(e.description)")
             } catch let e as RedirectError {
-                return Outcome(reason: e.description, deliveredData: delivered)
+                return Outcome(reason: e.description)
             } catch let e as HTTPClientError {
-                return Outcome(reason: "\(Self.brief(url)): \(e.detail)", deliveredData: delivered)
+                return Outcome(reason: "\(Self.brief(url)): \(e.detail)")
             } catch {
-                return Outcome(reason: "\(Self.brief(url)): \(error)", deliveredData: delivered)
+                return Outcome(reason: "\(Self.brief(url)): \(error)")
             }
             guard let target = next else {
-                return Outcome(reason: Task.isCancelled ? "cancelled" : "\(Self.brief(url)): stream ended", deliveredData: delivered)
+                return Outcome(reason: Task.isCancelled ? "cancelled" : "\(Self.brief(url)): stream ended")
             }
             url = target
             redirects += 1

@@ -3,41 +3,26 @@ import Glibc
 #endif
 import Synchronization
 
-/// SIGINT, SIGTERM and SIGHUP delivered to async code. A plain handler only bumps a lock-free
-/// counter (async-signal-safe); a watcher task polls the counters. libdispatch's signal sources
-/// were seen to miss signals on Linux in processes with many threads, so they are not used.
-public final class SignalWatcher: Sendable {
-    private let task: Task<Void, Never>
+/// SIGINT, SIGTERM and SIGHUP as an `AsyncStream`, without polling: the handler writes the signal
+/// number into a pipe (`write` is async-signal-safe), and one thread blocked on the pipe's other
+/// end hands each signal to the streams. libdispatch's signal sources were seen to miss signals on
+/// Linux in processes with many threads, so they are not used.
+public enum Signals {
+    public static let handled: [Int32] = [SIGINT, SIGTERM, SIGHUP]
 
-    /// Installs the handlers and calls `handler` (from a task) once per delivered signal.
-    public init(_ signals: [Int32] = [SIGINT, SIGTERM, SIGHUP], pollInterval: Double = 0.05,
-                handler: @escaping @Sendable (Int32) -> Void) {
-        for sig in signals {
-            switch sig {
-            case SIGINT: _ = signal(SIGINT) { _ in interruptCount.add(1, ordering: .releasing) }
-            case SIGTERM: _ = signal(SIGTERM) { _ in terminateCount.add(1, ordering: .releasing) }
-            case SIGHUP: _ = signal(SIGHUP) { _ in hangupCount.add(1, ordering: .releasing) }
-            default: break
-            }
+    /// Installs the handlers (once per process) and returns a stream of the signals delivered
+    /// from now on. Ends when the consumer stops iterating.
+    public static func stream() -> AsyncStream<Int32> {
+        let (stream, continuation) = AsyncStream<Int32>.makeStream(bufferingPolicy: .bufferingNewest(16))
+        let id = hub.withLock { h -> Int in
+            h.next += 1
+            h.consumers[h.next] = continuation
+            return h.next
         }
-        task = Task {
-            var seen = (interruptCount.load(ordering: .acquiring), terminateCount.load(ordering: .acquiring),
-                        hangupCount.load(ordering: .acquiring))
-            while !Task.isCancelled {
-                try? await Task.sleep(nanoseconds: UInt64(pollInterval * 1e9))
-                let now = (interruptCount.load(ordering: .acquiring), terminateCount.load(ordering: .acquiring),
-                           hangupCount.load(ordering: .acquiring))
-                for _ in seen.0..<now.0 { handler(SIGINT) }
-                for _ in seen.1..<now.1 { handler(SIGTERM) }
-                for _ in seen.2..<now.2 { handler(SIGHUP) }
-                seen = now
-            }
-        }
+        continuation.onTermination = { _ in _ = hub.withLock { $0.consumers.removeValue(forKey: id) } }
+        installOnce()
+        return stream
     }
-
-    public func cancel() { task.cancel() }
-
-    deinit { task.cancel() }
 
     public static func name(_ sig: Int32) -> String {
         switch sig {
@@ -47,8 +32,45 @@ public final class SignalWatcher: Sendable {
         default: "signal \(sig)"
         }
     }
+
+    private struct Hub {
+        var installed = false
+        var next = 0
+        var consumers: [Int: AsyncStream<Int32>.Continuation] = [:]
+    }
+    private static let hub = Mutex(Hub())
+
+    private static func installOnce() {
+        let first = hub.withLock { h -> Bool in
+            defer { h.installed = true }
+            return !h.installed
+        }
+        guard first else { return }
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { return }
+        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        // A full pipe (a signal storm nobody reads) must never block the handler.
+        _ = fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK)
+        signalPipe.store(fds[1], ordering: .releasing)
+        for sig in handled {
+            _ = signal(sig) { number in
+                var byte = UInt8(truncatingIfNeeded: number)
+                _ = write(signalPipe.load(ordering: .acquiring), &byte, 1)
+            }
+        }
+        let reader = fds[0]
+        Blocking.detach(name: "signals") {
+            var byte: UInt8 = 0
+            while true {
+                let n = read(reader, &byte, 1)
+                if n < 0 && errno == EINTR { continue }
+                guard n == 1 else { return }
+                let consumers = hub.withLock { Array($0.consumers.values) }
+                for c in consumers { c.yield(Int32(byte)) }
+            }
+        }
+    }
 }
 
-private let interruptCount = Atomic<Int>(0)
-private let terminateCount = Atomic<Int>(0)
-private let hangupCount = Atomic<Int>(0)
+private let signalPipe = Atomic<Int32>(-1)

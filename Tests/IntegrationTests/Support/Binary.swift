@@ -3,21 +3,14 @@ import Foundation
 import Glibc
 #endif
 import ServiceRouterIO
-@testable import ServiceRouter
+@testable import ServiceRouterController
+@testable import ServiceRouterCLI
+import ServiceRouterTestSupport
 
-/// The built `servicerouter` executable, beside the test bundle (`swift build --build-tests`, which
-/// `scripts/test` runs, builds it; plain `swift test` may not).
+/// Runs the built `servicerouter` executable (located by ServiceRouterTestSupport's `BuiltBinary`).
 enum Binary {
-    static var path: String? {
-        let bundleDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for dir in [bundleDir, bundleDir.deletingLastPathComponent()] {
-            let candidate = dir.appendingPathComponent("servicerouter").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
-    }
-
-    static var isBuilt: Bool { path != nil }
+    static var path: String? { BuiltBinary.path }
+    static var isBuilt: Bool { BuiltBinary.isBuilt }
 
     /// Runs the binary to completion (bounded), off the cooperative pool. Started with
     /// ServiceRouterIO's `Subprocess` (posix_spawn), not Foundation's `Process`: under the suite's

@@ -2,7 +2,9 @@ import Foundation
 import MarathonSimulator
 import ServiceRouterCore
 @testable import ServiceRouterIO
-@testable import ServiceRouter
+@testable import ServiceRouterController
+@testable import ServiceRouterCLI
+import ServiceRouterTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -150,20 +152,6 @@ final class RecordingResolver: HostResolving, @unchecked Sendable {
     }
 }
 
-/// Polls `condition` every 20 ms until it holds; throws with `what` after `timeout` seconds,
-/// when one last look after the deadline fails too (a starved test must not fail a condition that
-/// holds).
-@discardableResult
-func eventually(_ what: String, timeout: Double = 20, _ condition: () async throws -> Bool) async throws -> Double {
-    let start = Monotonic.now()
-    while Monotonic.now() - start < timeout {
-        if (try? await condition()) == true { return Monotonic.now() - start }
-        try await Task.sleep(nanoseconds: 20_000_000)
-    }
-    if (try? await condition()) == true { return Monotonic.now() - start }
-    throw RuntimeError("timed out after \(timeout) s waiting for \(what)")
-}
-
 /// Sleeps without holding a cooperative thread.
 func pause(_ seconds: Double) async {
     try? await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
@@ -203,9 +191,9 @@ final class ControllerRig: @unchecked Sendable {
         let logger = Logger(minimum: o.logLevel, sink: logs)
         let render = RenderOptions(adminSocket: haproxy.socketPath, httpPort: httpPort, appIdPort: nil, stats: nil,
                                    mapDirectory: haproxy.directory)
-        var settings = ControllerSettings(
+        var settings = ReconcilerSettings(pass: PassSettings(
             routing: RoutingOptions(groups: ["external"], healthCheck: o.healthCheck, minSlots: o.minSlots, reservedPorts: render.reservedPorts),
-            render: render, templates: try TemplateSet(), configPath: haproxy.configPath)
+            render: render, templates: try TemplateSet()), configPath: haproxy.configPath)
         settings.reloadWhenSocketDown = false
         runtime = o.runtime ?? FaultyRuntime(haproxy.runtime)
         reconciler = Reconciler(settings: settings, runtime: runtime, control: haproxy.control(logger: logger),
@@ -221,7 +209,7 @@ final class ControllerRig: @unchecked Sendable {
             let client = MarathonClient(endpoints: try MarathonEndpoints(urls: o.urls.map { URL(string: $0)! }, credentials: o.credentials),
                                         requestTimeout: o.requestTimeout, streamTimeout: o.streamTimeout, maxBackoff: o.maxBackoff, logger: logger)
             source = MarathonAppsSource(client: client)
-            inputs = RunCommand.controllerInputs(client.events(), logger: logger)
+            inputs = EventMapping.inputs(client.events(), logger: logger)
         }
         controller = Controller(reconciler: reconciler, source: source, logger: logger, settings: run)
     }
@@ -252,7 +240,7 @@ final class MemoryAppsSource: AppsSource, @unchecked Sendable {
     private var apps: [MarathonApp]
     init(_ apps: [MarathonApp]) { self.apps = apps }
     func set(_ apps: [MarathonApp]) { lock.withLock { self.apps = apps } }
-    func fetchApps() async throws -> (apps: [MarathonApp], skipped: [SkippedApp]) { (lock.withLock { apps }, []) }
+    func fetchApps() async throws -> AppsSnapshot { AppsSnapshot(apps: lock.withLock { apps }) }
 }
 
 /// The slot each address occupies, for the servers HAProxy has in the given admin states.
@@ -307,11 +295,11 @@ func withCleanup(_ body: () async throws -> Void, cleanup: () async -> Void) asy
 /// `servicePort`, with the same shared frontends a new controller (`ControllerRig`) renders.
 func configureAsEarlierController(_ h: HAProxyProcess, httpPort: Int, appId: String, servicePort: Int, tasks: [TaskServer]) async throws {
     let render = RenderOptions(adminSocket: h.socketPath, httpPort: httpPort, appIdPort: nil, stats: nil, mapDirectory: h.directory)
-    let settings = ControllerSettings(routing: RoutingOptions(groups: ["external"], minSlots: 8, reservedPorts: render.reservedPorts),
-                                      render: render, templates: try TemplateSet(), configPath: h.configPath)
+    let settings = ReconcilerSettings(pass: PassSettings(routing: RoutingOptions(groups: ["external"], minSlots: 8, reservedPorts: render.reservedPorts),
+                                      render: render, templates: try TemplateSet()), configPath: h.configPath)
     let r = Reconciler(settings: settings, runtime: h.runtime, control: h.control(), resolver: CachingHostResolver(), logger: .silent)
-    await r.replaceApps([testApp(appId, servicePort: servicePort, tasks: tasks.map { ($0.id, $0.port) })], skipped: [])
-    let report = await r.fullSync(reason: "earlier controller")
+    await r.replace(with: AppsSnapshot(apps: [testApp(appId, servicePort: servicePort, tasks: tasks.map { ($0.id, $0.port) })]))
+    let report = await r.fullPass(reason: "earlier controller")
     if let e = report.error { throw RuntimeError("earlier controller: \(e)") }
 }
 
@@ -340,26 +328,6 @@ func makeStaleUnixSocket(at path: String) throws {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
     }
     guard rc == 0 else { throw RuntimeError("bind \(path): errno \(errno)") }
-}
-
-/// The `servicerouter` executable `swift build` puts beside this test bundle.
-enum ServiceRouterBinary {
-    static let path: String? = {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
-        for _ in 0..<3 {
-            let candidate = dir.appendingPathComponent("servicerouter").path
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: candidate, isDirectory: &isDirectory), !isDirectory.boolValue,
-               FileManager.default.isExecutableFile(atPath: candidate) {
-                return candidate
-            }
-            dir = dir.deletingLastPathComponent()
-        }
-        return nil
-    }()
-
-    static let missing: Comment = "the servicerouter executable is not beside the test bundle (run `swift build` first; CI builds everything)"
 }
 
 /// A child process with its standard output and error in a file.

@@ -1,7 +1,9 @@
 import Foundation
 import ServiceRouterCore
 import ServiceRouterIO
-@testable import ServiceRouter
+@testable import ServiceRouterController
+@testable import ServiceRouterCLI
+import ServiceRouterTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif

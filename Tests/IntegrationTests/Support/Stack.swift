@@ -2,7 +2,9 @@ import Foundation
 import MarathonSimulator
 import ServiceRouterCore
 import ServiceRouterIO
-@testable import ServiceRouter
+@testable import ServiceRouterController
+@testable import ServiceRouterCLI
+import ServiceRouterTestSupport
 
 /// The whole thing for end-to-end tests: a real HAProxy (master-worker), the Marathon simulator with
 /// real task listeners, and the controller on the simulator's event stream, in this process.
@@ -51,9 +53,9 @@ final class Stack: @unchecked Sendable {
         httpPort = try freePort()
         let logger = Logger(minimum: .debug, sink: logs)
         let render = RenderOptions(adminSocket: haproxy.socketPath, httpPort: httpPort, appIdPort: nil, stats: nil)
-        var settings = ControllerSettings(
+        var settings = ReconcilerSettings(pass: PassSettings(
             routing: RoutingOptions(groups: ["external"], healthCheck: o.healthCheck, minSlots: o.minSlots, reservedPorts: render.reservedPorts),
-            render: render, templates: try TemplateSet(), configPath: haproxy.configPath)
+            render: render, templates: try TemplateSet()), configPath: haproxy.configPath)
         settings.reloadWhenSocketDown = false
         reconciler = Reconciler(settings: settings, runtime: o.runtime?(haproxy) ?? haproxy.runtime, control: haproxy.control(logger: logger),
                                 resolver: CachingHostResolver(), logger: logger, files: o.files?(haproxy))
@@ -66,7 +68,7 @@ final class Stack: @unchecked Sendable {
         run.haproxyCheckInterval = 0.3
         controller = Controller(reconciler: reconciler, source: MarathonAppsSource(client: client), logger: logger, settings: run)
         let c = controller
-        runTask = Task { await c.run(inputs: RunCommand.controllerInputs(client.events(), logger: logger)) }
+        runTask = Task { await c.run(inputs: EventMapping.inputs(client.events(), logger: logger)) }
     }
 
     /// Starts a stack, runs `body` with it, and always stops it.
@@ -93,19 +95,6 @@ final class Stack: @unchecked Sendable {
         await haproxy.shutdown()
     }
 
-    /// Polls `condition` every 10 ms until it holds; throws with `what` after `timeout` seconds.
-    /// After the deadline the condition gets one last look: a test that could not run for a while
-    /// (a busy cooperative pool) must not fail a condition that holds.
-    func waitUntil(_ what: String, timeout: Double = 10, _ condition: () async throws -> Bool) async throws -> Double {
-        let start = Monotonic.now()
-        while Monotonic.now() - start < timeout {
-            if (try? await condition()) == true { return Monotonic.now() - start }
-            try await Task.sleep(nanoseconds: 10_000_000)
-        }
-        if (try? await condition()) == true { return Monotonic.now() - start }
-        throw RuntimeError("timed out after \(timeout) s waiting for \(what)")
-    }
-
     /// The task ids HAProxy routes `port` (with `host`) to, over `count` new connections.
     func routed(port: Int, host: String? = nil, count: Int = 12) async -> Set<String> {
         await responses(port: port, host: host, count: count)
@@ -130,7 +119,7 @@ final class Stack: @unchecked Sendable {
     /// `appId`'s running tasks are exactly what HAProxy routes to.
     func waitConverged(_ appId: String, timeout: Double = 15) async throws {
         let port = try await servicePort(appId)
-        _ = try await waitUntil("\(appId) routed to its running tasks", timeout: timeout) {
+        try await eventually("\(appId) routed to its running tasks", timeout: timeout) {
             let want = await taskIds(appId)
             guard !want.isEmpty else { return false }
             return await routed(port: port, count: max(8, want.count * 4)) == want

@@ -1,0 +1,315 @@
+import ServiceRouterCore
+import ServiceRouterIO
+
+/// Everything the reconciler needs that does not come from Marathon.
+public struct ReconcilerSettings: Sendable {
+    public var pass: PassSettings
+    public var configPath: String
+    public var reloadTimeout: Double = 30
+    /// When HAProxy's runtime socket does not answer: reload anyway (`once`, which may run before
+    /// HAProxy), or only install the validated config and retry later (`run`).
+    public var reloadWhenSocketDown = true
+
+    public init(pass: PassSettings, configPath: String) {
+        self.pass = pass
+        self.configPath = configPath
+    }
+
+    /// The vhost map files the config names (map routing).
+    var mapFiles: [MapFile] {
+        guard pass.render.vhostRouting == .map else { return [] }
+        return [pass.render.vhostMapPath, pass.render.vhostPathMapPath].compactMap { try? MapFile($0) }
+    }
+}
+
+/// The outcome of one full pass, for logs, `once`, the benchmarks and tests.
+public struct PassReport: Sendable {
+    public var plan: PassPlan?
+    public var live: LiveView?
+    /// Runtime commands sent, the fix-up after a reload included.
+    public var commands: [RuntimeCommand] = []
+    /// Why HAProxy reloaded (or would have); empty: runtime API only.
+    public var reloadReasons: [ReloadReason] = []
+    public var reloaded = false
+    public var configWritten = false
+    public var error: PassError?
+    public var timings = PassTimings()
+    public var seconds: Double { timings.total }
+    /// The desired state planned (empty without a plan).
+    public var desired: DesiredState { plan?.desired ?? DesiredState() }
+    /// The vhost maps replaced at runtime.
+    public var mapEdits: [MapEdit] { reloaded ? [] : plan?.mapEdits ?? [] }
+    public var rendered: RenderedConfig? { plan?.config }
+}
+
+/// What the event fast path did with a batch.
+public enum FastPathOutcome: Sendable, Equatable {
+    case done(commands: Int)
+    case needsFullPass(FullPassReason)
+}
+
+/// Orchestrates the controller's memory and one pass at a time: Marathon's model, the planner,
+/// the slot ledger and the applier. The decisions are the pure planners'; the doing is the
+/// applier's; this actor only sequences them and remembers what was adopted.
+public actor Reconciler {
+    public nonisolated let settings: ReconcilerSettings
+    public nonisolated let metrics: ControllerMetrics
+    private let applier: Applier
+    private let resolver: any HostResolving
+    private let logger: Logger
+    private let time: any TimeSource
+    public private(set) var model = ClusterModel()
+    private var planner: PassPlanner
+    private var ledger = SlotLedger()
+    /// The desired state in force, and the positions of each app's services in it.
+    private var desired = DesiredState()
+    private var servicesByApp: [String: [Int]] = [:]
+    public private(set) var identity: HAProxyIdentity?
+    /// Runtime changes since the config file was last written.
+    public private(set) var fileDirty = false
+
+    public init(settings: ReconcilerSettings, runtime: any RuntimeAPI, control: any HAProxyControl, resolver: any HostResolving,
+                logger: Logger, metrics: ControllerMetrics = ControllerMetrics(), files: (any ConfigFiles)? = nil,
+                time: any TimeSource = SystemTime()) {
+        self.settings = settings
+        self.metrics = metrics
+        self.resolver = resolver
+        self.logger = logger
+        self.time = time
+        planner = PassPlanner(settings: settings.pass)
+        applier = Applier(runtime: runtime, control: control, files: files ?? ConfigStore(path: settings.configPath), logger: logger,
+                          metrics: metrics, time: time, reloadTimeout: settings.reloadTimeout, mapFiles: settings.mapFiles)
+    }
+
+    // MARK: - Marathon's model
+
+    public var hasSnapshot: Bool { model.hasSnapshot }
+
+    /// Events from now on are replayed over the snapshot being fetched.
+    public func beginSnapshot() { model.beginSnapshot() }
+
+    /// The fetch failed: stop recording events for it.
+    public func abandonSnapshot() { model.abandonSnapshot() }
+
+    /// Replaces the model with a snapshot (events since `beginSnapshot` applied on top). True when
+    /// the event journal overflowed meanwhile and another snapshot should follow.
+    @discardableResult
+    public func replace(with snapshot: AppsSnapshot) -> Bool {
+        for s in snapshot.skipped {
+            logger.warning("app skipped: Marathon sent an app that cannot be decoded", [("app", s.appId ?? "#\(s.index)"), ("reason", s.reason)])
+        }
+        let (duplicates, again) = model.replace(with: snapshot.apps)
+        for id in duplicates { logger.warning("app skipped: duplicate app id in Marathon's answer; only the first is used", [("app", id)]) }
+        metrics.skippedApps(snapshot.skipped.count + duplicates.count)
+        return again
+    }
+
+    public func apply(_ event: ClusterModel.Event) -> ClusterModel.Outcome {
+        let outcome = model.apply(event)
+        if case .stale(let why) = outcome { logger.info("stale event ignored", [("why", why)]) }
+        return outcome
+    }
+
+    // MARK: - Full pass
+
+    /// Reads HAProxy back, plans every app, and applies: runtime commands, or one validated
+    /// reload. A candidate `haproxy -c` refuses because of some services leaves those out (and
+    /// only those) for a new round. Never throws: problems are in the report and the log.
+    public func fullPass(reason: String) async -> PassReport {
+        var report = PassReport()
+        guard model.hasSnapshot else {
+            logger.info("full pass skipped: no snapshot from Marathon yet; HAProxy keeps its current state", [("reason", reason)])
+            report.error = .noSnapshot
+            return report
+        }
+        let started = time.now()
+        metrics.fullPass()
+        for round in 0..<4 {
+            let readStart = time.now()
+            let input = await passInput()
+            report.timings.readLive += time.now() - readStart
+            report.live = input.live
+            let plan: PassPlan
+            do { plan = try planner.plan(input, clock: { [time] in time.now() }) } catch {
+                logger.error("config not rendered; HAProxy keeps its current config", [("reason", "\(error)")])
+                report.error = .render("\(error)")
+                return report
+            }
+            report.plan = plan
+            if round == 0 { log(plan) }
+            report.timings.build += plan.timings.build
+            report.timings.plan += plan.timings.plan
+            report.timings.render += plan.timings.render
+            model.learn(health: plan.learnedHealth, overwrite: false)
+            let outcome = await applier.apply(plan, reloadWhenSocketDown: settings.reloadWhenSocketDown, timings: &report.timings)
+            if case .candidateRejected(let rejection, let reasons) = outcome {
+                report.reloadReasons = reasons
+                let offenders = PassPlanner.offenders(of: rejection.check, in: plan)
+                let message = rejection.check.alerts.first ?? rejection.output
+                guard !offenders.isEmpty, round < 3 else {
+                    logger.error("candidate config rejected by haproxy -c; HAProxy keeps the last good config", [("reason", message)])
+                    report.error = .candidateRejected("\(rejection)")
+                    return report
+                }
+                for s in offenders {
+                    logger.error("service left out: haproxy -c refused its config; the other apps go on",
+                                 [("app", s.appId), ("backend", s.backend.text), ("reason", message)])
+                }
+                planner.reject(offenders, because: "haproxy -c refused its config (\(message))")
+                continue
+            }
+            let fixStart = time.now()
+            await adopt(plan, outcome: outcome, into: &report)
+            report.timings.apply += time.now() - fixStart
+            break
+        }
+        report.timings.total = time.now() - started
+        if report.error == nil { metrics.synced(at: time.now()) }
+        logger.info("sync done", [
+            ("reason", reason), ("apps", String(model.apps.count)), ("services", String(desired.services.count)),
+            ("servers", String(desired.serverCount)), ("commands", String(report.commands.count)),
+            ("reload", report.reloaded ? "yes" : "no"), ("ms", (report.seconds * 1000).fixed(1)),
+        ])
+        return report
+    }
+
+    /// Takes in what the applier did: the desired state and slots in force, the worker's identity.
+    private func adopt(_ plan: PassPlan, outcome: ApplyOutcome, into report: inout PassReport) async {
+        desired = plan.desired
+        servicesByApp = [:]
+        for (i, s) in desired.services.enumerated() { servicesByApp[s.appId, default: []].append(i) }
+        report.reloadReasons = plan.reload
+        var adopted = plan.slots
+        switch outcome {
+        case .runtime(let written):
+            report.commands = plan.commands
+            report.configWritten = written
+            fileDirty = false
+            identity = report.live?.identity
+        case .reloaded(_, let reasons, let readBack):
+            report.reloadReasons = reasons
+            report.reloaded = true
+            report.configWritten = true
+            fileDirty = false
+            if let readBack {
+                report.live = readBack
+                identity = readBack.identity
+                // Normally nothing: the config carried every slot.
+                adopted = PassPlanner.fixUp(plan, live: readBack.servers, ledger: ledger, now: time.now())
+                report.commands = adopted.commands
+                _ = await applier.send(adopted.commands)
+            } else {
+                identity = try? await applier.runtime.identity()
+            }
+        case .installedOnly(let e):
+            report.configWritten = true
+            report.error = e
+            return
+        case .failed(let e, let reasons):
+            report.reloadReasons = reasons
+            report.error = e
+            return
+        case .candidateRejected:
+            return
+        }
+        ledger.adopt(adopted, at: time.now(), replacingAll: true)
+        metrics.backends(adopted, live: report.live?.servers ?? LiveState(), replaceAll: true)
+    }
+
+    /// HAProxy read back, hosts resolved: everything a plan needs.
+    private func passInput() async -> PassInput {
+        let apps = model.sortedApps
+        model.learn(health: DesiredStateBuilder.healthObservations(apps))
+        var live: LiveView?
+        var problem: String?
+        do { live = try await applier.runtime.liveView(maps: settings.mapFiles) } catch { problem = "\(error)" }
+        metrics.haproxy(reachable: live != nil)
+        let resolved = await resolver.resolve(DesiredStateBuilder.hostsToResolve(apps))
+        return PassInput(apps: apps, health: model.health, resolvedHosts: resolved, live: live, socketProblem: problem,
+                         ledger: ledger, now: time.now())
+    }
+
+    /// What a full pass would do now, changing nothing (`plan`, `render`, `status`).
+    public func preview() async throws -> (plan: PassPlan, input: PassInput) {
+        guard model.hasSnapshot else { throw PassError.noSnapshot }
+        let input = await passInput()
+        var planner = self.planner
+        do { return (try planner.plan(input), input) } catch { throw PassError.render("\(error)") }
+    }
+
+    private func log(_ plan: PassPlan) {
+        for d in plan.desired.diagnostics + plan.config.diagnostics {
+            let fields = [("app", d.appId ?? "-"), ("kind", d.kind.rawValue)]
+            switch d.level {
+            case .error: logger.error(d.message, fields)
+            case .warning: logger.warning(d.message, fields)
+            case .info: logger.info(d.message, fields)
+            }
+        }
+    }
+
+    // MARK: - Fast path
+
+    /// Pushes the model of the given apps to HAProxy through the runtime API only: reads those
+    /// backends back, plans, sends. Anything more is a `FullPassReason` for the caller.
+    public func fastPath(appIds: Set<String>) async -> FastPathOutcome {
+        var services: [Service] = []
+        for id in appIds.sorted() {
+            guard let app = model.apps[id] else { return .needsFullPass(.unknownApp(id)) }
+            let current = (servicesByApp[id] ?? []).map { desired.services[$0] }
+            let hosts = DesiredStateBuilder.hostsToResolve([app])
+            let resolved = hosts.isEmpty ? [:] : await resolver.resolve(hosts)
+            switch FastPath.rebuild(app, current: current, routing: settings.pass.routing, health: model.health, resolvedHosts: resolved) {
+            case .success(let rebuilt): services += rebuilt
+            case .failure(let reason): return .needsFullPass(reason)
+            }
+        }
+        guard !services.isEmpty else { return .done(commands: 0) }
+        let live: LiveView
+        do { live = try await applier.runtime.liveView(backends: services.map(\.backend)) } catch {
+            return .needsFullPass(.cannotReadHAProxy("\(error)"))
+        }
+        switch FastPath.plan(services, live: live, expected: identity, ledger: ledger, now: time.now(), reloadAlways: settings.pass.reloadAlways) {
+        case .fullPass(let reason):
+            return .needsFullPass(reason)
+        case .apply(let plan):
+            for s in services {
+                if let i = servicesByApp[s.appId]?.first(where: { desired.services[$0].backend == s.backend }) { desired.services[i] = s }
+            }
+            if case .rejected(let c, let reply) = await applier.send(plan.commands) {
+                return .needsFullPass(.runtimeCommandRejected(command: c.text, reply: reply))
+            }
+            ledger.adopt(plan, at: time.now(), replacingAll: false)
+            metrics.backends(plan, live: live.servers, replaceAll: false)
+            if !plan.commands.isEmpty { fileDirty = true }
+            return .done(commands: plan.commands.count)
+        }
+    }
+
+    // MARK: - Files and HAProxy's identity
+
+    /// Writes the config when runtime changes made it stale, so a reload or restart keeps every
+    /// task. Skipped while a reload is pending (the structure changed): the full pass writes it.
+    public func rewriteConfigIfDirty() async {
+        guard fileDirty else { return }
+        do {
+            let config = try planner.render(desired, ledger: ledger)
+            guard config.structureHash == identity?.structureHash else { return }
+            if case .failure = applier.writeConfig(config.text) { return }
+            fileDirty = false
+        } catch {
+            logger.error("config file not updated; will retry", [("reason", "\(error)")])
+        }
+    }
+
+    /// Whether the HAProxy behind the socket is still the one last applied to: a reason when it
+    /// was restarted, reloaded by someone else, runs another config, or answers again.
+    public func haproxyChanged() async -> String? {
+        let answer = try? await applier.runtime.identity()
+        metrics.haproxy(reachable: answer != nil)
+        // Without a snapshot there is nothing to re-apply (the first pass reads HAProxy anyway).
+        guard let now = answer, model.hasSnapshot, now != identity else { return nil }
+        guard let before = identity else { return "HAProxy answers on its runtime socket (pid \(now.pid))" }
+        return "HAProxy changed behind our back (pid \(before.pid) → \(now.pid), structure \(now.structureHash ?? "not ours"))"
+    }
+}
