@@ -108,7 +108,6 @@ struct ReliabilityTests {
         try await withCleanup {
             try await s.waitConverged("/rel/hang")
             let port = try await s.servicePort("/rel/hang")
-            await pause(0.5)
             let want = await s.taskIds("/rel/hang")
             let reloads = try await s.haproxy.reloadCount(), pid = try await s.haproxy.workerPid()
             // Each snapshot request hangs 4 s; the client gives up after 1 s.
@@ -218,9 +217,11 @@ struct ReliabilityTests {
             }
             // Results come back.
             s.sim.hideHealthResults(false)
+            let freshPasses = fresh.controller.fullPasses
             fresh.controller.queue.push(.resync("test: health results are back"))
-            await pause(0.5)
+            try await eventually("the pass on the payload with health results") { fresh.controller.fullPasses > freshPasses }
             #expect(await s.routed(port: port) == want)
+            try await eventually("traffic through the whole failover") { load.totals.total > 50 }
             let counts = await load.finish()
             let total = counts.values.reduce(0) { $0 + $1.total }, failed = counts.values.reduce(0) { $0 + $1.failed }
             #expect(total > 50)
@@ -271,7 +272,7 @@ struct ReliabilityTests {
             #expect(await s.routed(port: port) == want)
             try await s.waitConverged("/rel/down")
             try await eventually("the controller sees HAProxy again") { s.reconciler.metrics.prometheus().contains("servicerouter_haproxy_reachable 1") }
-            await pause(0.8)
+            try await eventually("the controller done with it") { s.controller.isIdle }
             #expect(try await s.haproxy.reloadCount() == 0, "the restarted HAProxy already runs the current config: \(s.reloadLog)")
         } cleanup: {
             await s.stop()
@@ -405,16 +406,17 @@ struct ReliabilityTests {
             let port = try await s.servicePort("/rel/grow")
             let backend = try ProxyName("rel_grow_\(port)")
             let slotsBefore = try await s.haproxy.runtime.liveState(backends: [backend]).serverCount
-            await pause(1)  // the start-up passes are over
+            try await eventually("the start-up passes over") { s.controller.isIdle }
             let reloads = try await s.haproxy.reloadCount()
             let load = LoadGenerator(targets: [.init(name: "keepalive", port: port, keepAlive: true), .init(name: "new", port: port, keepAlive: false)],
                                      ratePerTarget: 40, maxDuration: 60)
             load.start()
-            await pause(0.5)
+            try await eventually("traffic flowing before the scale-up") { load.totals.ok > 20 }
             try await s.sim.scale("/rel/grow", instances: 10)
             try await s.sim.waitForDeployments(timeout: 20)
             try await s.waitConverged("/rel/grow", timeout: 20)
-            await pause(1.5)  // a second reload (e.g. the debounced resync after the scale) would be done by now
+            try await eventually("the controller done with the scale-up") { s.controller.isIdle }
+            try await eventually("traffic through the grown backend") { load.snapshot().values.allSatisfy { $0.ok > 40 } }
             let counts = await load.finish()
             let slotsAfter = try await s.haproxy.runtime.liveState(backends: [backend]).serverCount
             #expect(slotsBefore < 10 && slotsAfter >= 10, "\(slotsBefore) → \(slotsAfter) slots")
@@ -506,7 +508,7 @@ struct ReliabilityTests {
             try await s.waitConverged("/rel/disk/a")
             let portA = try await s.servicePort("/rel/disk/a")
             let wantA = await s.taskIds("/rel/disk/a")
-            await pause(1)
+            try await eventually("the start-up passes over") { s.controller.isIdle }
             let identity = try await s.haproxy.runtime.identity()
             let live = try await s.haproxy.runtime.liveState()
             let config = try String(contentsOfFile: s.haproxy.configPath, encoding: .utf8)

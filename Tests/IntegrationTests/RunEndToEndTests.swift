@@ -141,8 +141,9 @@ struct RunEndToEndTests {
             _ = try await eventually("the unhealthy task out of rotation") { await !s.routed(port: port).contains(sick) }
             // A Marathon failover hides every health result: nothing is emptied.
             s.sim.hideHealthResults(true)
+            let passes = s.controller.fullPasses
             s.controller.queue.push(.resync("test"))
-            try await Task.sleep(nanoseconds: 500_000_000)
+            try await eventually("the resync's pass on the payload without health results") { s.controller.fullPasses > passes }
             let during = await s.routed(port: port, count: 12)
             #expect(!during.isEmpty && !during.contains { $0.hasPrefix("status") }, "backend emptied during failover: \(during)")
             #expect(!during.contains(sick))

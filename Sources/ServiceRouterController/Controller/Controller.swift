@@ -33,6 +33,8 @@ public final class Controller: Sendable {
     let random: @Sendable () -> Double
     private let stopping = StopFlag()
     private let stats = ControllerStats()
+    private let fetchInFlight = Atomic<Bool>(false)
+    private let passes = Atomic<Int>(0)
 
     public init(reconciler: Reconciler, source: any AppsSource, logger: Logger, settings: RunSettings = RunSettings(),
                 queue: InputQueue? = nil, time: any TimeSource = SystemTime(),
@@ -53,6 +55,17 @@ public final class Controller: Sendable {
     }
 
     public var isStopping: Bool { stopping.isSet }
+
+    /// Nothing to do and nothing under way: the loop sleeps, no input waits, no debounced resync
+    /// is pending and no snapshot is being fetched (tests wait for it before asserting that
+    /// something did *not* happen).
+    public var isIdle: Bool {
+        guard case .waiting = activity.last else { return false }
+        return queue.isQuiet && queue.nextDeadline == nil && !fetchInFlight.load(ordering: .acquiring)
+    }
+
+    /// Full passes run so far.
+    public var fullPasses: Int { passes.load(ordering: .acquiring) }
     public var latencies: ControllerStats { stats }
 
     /// Runs until `stop()`. `inputs` is the event stream, already mapped to controller inputs.
@@ -178,6 +191,7 @@ public final class Controller: Sendable {
             return
         }
         loop.fetching = reason
+        fetchInFlight.store(true, ordering: .releasing)
         activity.record(.fetchStarted(reason))
         let reconciler = self.reconciler, source = self.source, queue = self.queue
         group.addTask {
@@ -193,6 +207,7 @@ public final class Controller: Sendable {
     private func snapshotArrived(_ fetched: InputQueue.Fetched, _ loop: inout Loop, group: inout DiscardingTaskGroup) async {
         let reason = loop.fetching ?? "resync"
         loop.fetching = nil
+        defer { if loop.fetching == nil { fetchInFlight.store(false, ordering: .releasing) } }
         switch fetched {
         case .failed(let why):
             await reconciler.abandonSnapshot()
@@ -217,6 +232,7 @@ public final class Controller: Sendable {
     @discardableResult
     private func fullPass(_ reason: String, _ loop: inout Loop) async -> Bool {
         let report = await reconciler.fullPass(reason: reason)
+        passes.add(1, ordering: .releasing)
         activity.record(.fullPass(reason: reason, reloaded: report.reloaded, error: report.error))
         guard report.error == nil || report.error == .noSnapshot else {
             scheduleRetry(&loop)

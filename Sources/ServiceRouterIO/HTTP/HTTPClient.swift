@@ -1,4 +1,7 @@
 import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 import ServiceRouterCore
 
@@ -101,9 +104,6 @@ public struct HTTPClient: Sendable {
     /// certificates (and only those); when nil, the system trust store is used. Read at each connection.
     public var caCertificateFile: String?
     public var userAgent: String
-
-    /// How long a blocked read waits before it looks at the cancellation flag again.
-    static let pollSlice = 0.1
 
     public init(connectTimeout: Double = 5, maxBodyBytes: Int = 256 << 20, caCertificateFile: String? = nil,
                 userAgent: String = "servicerouter") {
@@ -266,9 +266,16 @@ struct HTTPTarget: Sendable {
     }
 }
 
-/// A cancellation flag plus actions to run once when it is set.
+/// A cancellation flag plus actions to run once when it is set, and the socket of the exchange
+/// in progress, which cancelling shuts down (under the lock, so never after the exchange released
+/// it and the descriptor number could belong to something else).
 final class HTTPCancellation: Sendable {
-    private let state = Mutex<(cancelled: Bool, actions: [@Sendable () -> Void])>((false, []))
+    private struct State {
+        var cancelled = false
+        var actions: [@Sendable () -> Void] = []
+        var socket: Int32?
+    }
+    private let state = Mutex(State())
 
     var isCancelled: Bool { state.withLock { $0.cancelled } }
 
@@ -276,11 +283,24 @@ final class HTTPCancellation: Sendable {
         let actions = state.withLock { s -> [@Sendable () -> Void] in
             guard !s.cancelled else { return [] }
             s.cancelled = true
+            if let fd = s.socket { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
             defer { s.actions = [] }
             return s.actions
         }
         for action in actions { action() }
     }
+
+    /// The exchange reads `fd` from now on; false when already cancelled.
+    func attach(_ fd: Int32) -> Bool {
+        state.withLock { s in
+            guard !s.cancelled else { return false }
+            s.socket = fd
+            return true
+        }
+    }
+
+    /// The exchange is about to close its socket.
+    func detach() { state.withLock { $0.socket = nil } }
 
     /// Runs `action` on cancellation (at once if already cancelled).
     func onCancel(_ action: @escaping @Sendable () -> Void) {

@@ -6,14 +6,19 @@ protocol ByteStream: AnyObject {
     func write(_ bytes: [UInt8]) throws
     func read(max: Int, timeout: Double?) throws -> [UInt8]?
     func close()
+    /// The socket underneath (cancellation shuts it down to wake a blocked read).
+    var socketDescriptor: Int32 { get }
 }
 
-extension Connection: ByteStream {}
+extension Connection: ByteStream {
+    var socketDescriptor: Int32 { fd }
+}
 extension TLSConnection: ByteStream {}
 
-/// One request on its own connection, read on the calling (blocking) thread. Reads wait at most
-/// `HTTPClient.pollSlice` so that cancellation is seen promptly without touching the socket from
-/// another thread.
+/// One request on its own connection, read on the calling (blocking) thread. A read blocks until
+/// data, the idle timeout or the deadline; cancellation wakes it by shutting the socket down
+/// (through the token, which never touches a descriptor after the exchange released it), so an
+/// idle event stream costs no wake-ups.
 struct HTTPExchange: Sendable {
     var request: HTTPRequest
     var target: HTTPTarget
@@ -26,7 +31,14 @@ struct HTTPExchange: Sendable {
              emit: (HTTPResponsePart) -> Void) throws {
         if token.isCancelled { return }
         let stream = try connect(connectTimeout: connectTimeout, writeTimeout: idleTimeout, deadline: deadline)
-        defer { stream.close() }
+        guard token.attach(stream.socketDescriptor) else {
+            stream.close()
+            return
+        }
+        defer {
+            token.detach()
+            stream.close()
+        }
         do {
             try stream.write(requestBytes())
         } catch let e as TLSError {
@@ -45,17 +57,20 @@ struct HTTPExchange: Sendable {
             if now >= idleLimit {
                 throw HTTPClientError(.idle, url: request.url, "no data for \(seconds(idleTimeout)) s")
             }
-            let wait = min(HTTPClient.pollSlice, min(idleLimit, deadline ?? idleLimit) - now)
+            let wait = min(idleLimit, deadline ?? idleLimit) - now
             let chunk: [UInt8]?
             do {
                 chunk = try stream.read(max: 65536, timeout: max(0.001, wait))
             } catch is TimeoutError {
                 continue
+            } catch _ where token.isCancelled {
+                return
             } catch let e as TLSError {
                 throw HTTPClientError(.transport, url: request.url, e.detail)
             } catch {
                 throw HTTPClientError(.transport, url: request.url, "read failed: \(error)")
             }
+            if token.isCancelled { return }
             do {
                 guard let chunk else {
                     for part in try parser.finish() { emit(part) }

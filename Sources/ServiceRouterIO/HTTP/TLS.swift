@@ -190,6 +190,7 @@ public final class TLSConnection: @unchecked Sendable {
     /// Bounds a whole `write`.
     public var writeTimeout: Double
     private let connection: Connection
+    var socketDescriptor: Int32 { connection.fd }
     private let library: OpenSSL
     private var ssl: OpaquePointer?
     /// After a fatal error OpenSSL forbids SSL_shutdown.
