@@ -49,6 +49,7 @@ public struct BenchResults: Sendable, Codable {
     public var convergence: ConvergenceResult?
     public var churn: ChurnResult?
     public var vhost: VhostResult?
+    public var idle: IdleResult?
     public var checks: [Check]
 
     public var correctnessPassed: Bool { checks.allSatisfy { $0.kind != .correctness || $0.passed } }
@@ -98,6 +99,9 @@ public enum BenchRunner {
         if runs.contains(.vhost) {
             results.vhost = try await VhostScenario.run(o)
         }
+        if runs.contains(.idle) {
+            results.idle = try await IdleScenario.run(o)
+        }
         results.seconds = Monotonic.now() - started
         results.checks = checks(results)
         return results
@@ -133,6 +137,12 @@ public enum BenchRunner {
             out.append(Check(kind: .correctness, name: "vhost: reloads", target: "0", measured: String(v.reloads), passed: v.reloads == 0))
             out.append(Check(kind: .correctness, name: "vhost: failed requests on the service port", target: "0",
                              measured: "\(v.failed) of \(v.requests)", passed: v.failed == 0 && v.requests > 0))
+        }
+        if let i = r.idle {
+            out.append(Check(kind: .correctness, name: "idle: reloads and full passes", target: "0 / 0",
+                             measured: "\(i.reloads) / \(i.fullPasses)", passed: i.reloads == 0 && i.fullPasses == 0))
+            out.append(Check(kind: .target, name: "idle: servicerouter run CPU", target: "< 1 ms/s",
+                             measured: f(i.cpuMillisecondsPerSecond, "ms/s"), passed: i.cpuMillisecondsPerSecond < 1))
         }
         if let s = r.scale {
             out.append(Check(kind: .correctness, name: "scale: runtime commands on an idle resync", target: "0",

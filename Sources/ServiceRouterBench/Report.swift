@@ -13,6 +13,14 @@ public enum BenchReport {
         func dist(_ x: Summary) -> [String] { [f(x.median), f(x.p99), String(x.count)] }
         func mb(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / 1_048_576) }
 
+        if let i = r.idle {
+            s += "IDLE — servicerouter run (its own process) on the simulator with 2 apps, nothing changing\n"
+            s += table([["", "measured"],
+                        ["  seconds measured", f(i.seconds, 1)],
+                        ["  CPU (utime + stime, /proc/PID/stat)", f(i.cpuMilliseconds, 0) + " ms"],
+                        ["  CPU per second", f(i.cpuMillisecondsPerSecond, 3) + " ms/s"],
+                        ["  reloads / full passes meanwhile", "\(i.reloads) / \(i.fullPasses)"]]) + "\n"
+        }
         if let c = r.scale {
             s += "SCALE — \(c.apps) apps × \(c.tasks / max(1, c.apps)) tasks: \(c.tasks) tasks, \(c.backends) backends, \(c.servers) server slots\n"
             var rows: [[String]] = [["initial sync (one run)", "ms"]]

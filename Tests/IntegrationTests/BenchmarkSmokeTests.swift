@@ -44,6 +44,10 @@ struct BenchmarkSmokeTests {
         #expect(vhost.reloads == 0, "\(report)")
         #expect(vhost.failed == 0, "\(vhost.lastFailure ?? "")\n\(report)")
 
+        // An idle `servicerouter run` neither reloads nor runs full passes (its CPU is reported only).
+        let idle = try #require(results.idle, "\(report)")
+        #expect(idle.reloads == 0 && idle.fullPasses == 0, "\(report)")
+
         #expect(results.correctnessPassed, "\(report)")
         // The machine-readable form round-trips.
         let decoded = try JSONDecoder().decode(BenchResults.self, from: Data(try results.json().utf8))

@@ -70,6 +70,16 @@ public enum ProcessMemory {
         }
     }
 
+    /// utime + stime of `pid` in seconds (/proc/PID/stat, clock ticks of 1/100 s on Linux).
+    static func cpuSeconds(pid: Int32) -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return 0 }
+        // Fields after the command name (which may contain spaces): state is field 3, utime 14, stime 15.
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let utime = Double(fields[11]), let stime = Double(fields[12]) else { return 0 }
+        return (utime + stime) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     /// `name` (VmHWM, VmRSS, …) of this process, or of `pid`; 0 when it cannot be read.
     static func field(_ name: String, pid: Int32? = nil) -> Int {
         let path = "/proc/\(pid.map(String.init) ?? "self")/status"

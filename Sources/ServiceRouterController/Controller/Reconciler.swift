@@ -1,53 +1,6 @@
 import ServiceRouterCore
 import ServiceRouterIO
 
-/// Everything the reconciler needs that does not come from Marathon.
-public struct ReconcilerSettings: Sendable {
-    public var pass: PassSettings
-    public var configPath: String
-    public var reloadTimeout: Double = 30
-    /// When HAProxy's runtime socket does not answer: reload anyway (`once`, which may run before
-    /// HAProxy), or only install the validated config and retry later (`run`).
-    public var reloadWhenSocketDown = true
-
-    public init(pass: PassSettings, configPath: String) {
-        self.pass = pass
-        self.configPath = configPath
-    }
-
-    /// The vhost map files the config names (map routing).
-    var mapFiles: [MapFile] {
-        guard pass.render.vhostRouting == .map else { return [] }
-        return [pass.render.vhostMapPath, pass.render.vhostPathMapPath].compactMap { try? MapFile($0) }
-    }
-}
-
-/// The outcome of one full pass, for logs, `once`, the benchmarks and tests.
-public struct PassReport: Sendable {
-    public var plan: PassPlan?
-    public var live: LiveView?
-    /// Runtime commands sent, the fix-up after a reload included.
-    public var commands: [RuntimeCommand] = []
-    /// Why HAProxy reloaded (or would have); empty: runtime API only.
-    public var reloadReasons: [ReloadReason] = []
-    public var reloaded = false
-    public var configWritten = false
-    public var error: PassError?
-    public var timings = PassTimings()
-    public var seconds: Double { timings.total }
-    /// The desired state planned (empty without a plan).
-    public var desired: DesiredState { plan?.desired ?? DesiredState() }
-    /// The vhost maps replaced at runtime.
-    public var mapEdits: [MapEdit] { reloaded ? [] : plan?.mapEdits ?? [] }
-    public var rendered: RenderedConfig? { plan?.config }
-}
-
-/// What the event fast path did with a batch.
-public enum FastPathOutcome: Sendable, Equatable {
-    case done(commands: Int)
-    case needsFullPass(FullPassReason)
-}
-
 /// Orchestrates the controller's memory and one pass at a time: Marathon's model, the planner,
 /// the slot ledger and the applier. The decisions are the pure planners'; the doing is the
 /// applier's; this actor only sequences them and remembers what was adopted.
@@ -136,7 +89,7 @@ public actor Reconciler {
                 return report
             }
             report.plan = plan
-            if round == 0 { log(plan) }
+            if round == 0 { logger.log(plan.desired.diagnostics + plan.config.diagnostics) }
             report.timings.build += plan.timings.build
             report.timings.plan += plan.timings.plan
             report.timings.render += plan.timings.render
@@ -235,17 +188,6 @@ public actor Reconciler {
         let input = await passInput()
         var planner = self.planner
         do { return (try planner.plan(input), input) } catch { throw PassError.render("\(error)") }
-    }
-
-    private func log(_ plan: PassPlan) {
-        for d in plan.desired.diagnostics + plan.config.diagnostics {
-            let fields = [("app", d.appId ?? "-"), ("kind", d.kind.rawValue)]
-            switch d.level {
-            case .error: logger.error(d.message, fields)
-            case .warning: logger.warning(d.message, fields)
-            case .info: logger.info(d.message, fields)
-            }
-        }
     }
 
     // MARK: - Fast path
