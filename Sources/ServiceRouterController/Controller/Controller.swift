@@ -118,7 +118,8 @@ public final class Controller: Sendable {
                 loop.retryAt = nil
                 batch.resync = batch.resync ?? "retry after a failure"
             }
-            await handle(batch, fetched: queue.takeFetched(), &loop, group: &group)
+            var fetched = queue.takeFetched()
+            await handle(batch, fetched: &fetched, &loop, group: &group)
             if time.now() >= loop.nextCheck {
                 if let change = await reconciler.haproxyChanged() { await fullPass(change, &loop) }
                 loop.nextCheck = time.now() + settings.haproxyCheckInterval
@@ -141,7 +142,7 @@ public final class Controller: Sendable {
         }
     }
 
-    private func handle(_ batch: InputQueue.Batch, fetched: InputQueue.Fetched?, _ loop: inout Loop, group: inout DiscardingTaskGroup) async {
+    private func handle(_ batch: InputQueue.Batch, fetched: inout InputQueue.Fetched?, _ loop: inout Loop, group: inout DiscardingTaskGroup) async {
         let cpuAtStart = CPUClock.process()
         var affected = Set<String>()
         var unknown: String?
@@ -174,10 +175,11 @@ public final class Controller: Sendable {
                 }
             }
         }
-        if let fetched { await snapshotArrived(fetched, &loop, group: &group) }
+        let fetchAnswered = fetched != nil
+        if fetchAnswered { await snapshotArrived(&fetched, &loop, group: &group) }
         // Marathon knows something we do not (a new app, or a task of one): fetch soon. A fetch
         // in flight replays the event over its answer and asks again if that did not help.
-        if let unknown, loop.fetching == nil, fetched == nil {
+        if let unknown, loop.fetching == nil, !fetchAnswered {
             queue.push(.structureChanged("event for unknown app or task \(unknown)"))
         }
         if let reason = batch.reapply { await fullPass(reason, &loop) }
@@ -204,18 +206,19 @@ public final class Controller: Sendable {
         }
     }
 
-    private func snapshotArrived(_ fetched: InputQueue.Fetched, _ loop: inout Loop, group: inout DiscardingTaskGroup) async {
+    private func snapshotArrived(_ fetched: inout InputQueue.Fetched?, _ loop: inout Loop, group: inout DiscardingTaskGroup) async {
         let reason = loop.fetching ?? "resync"
         loop.fetching = nil
         defer { if loop.fetching == nil { fetchInFlight.store(false, ordering: .releasing) } }
-        switch fetched {
-        case .failed(let why):
+        // The snapshot is handed to the model and dropped before the pass: at 10,000 tasks the
+        // decoded payload and the model must not both be alive while the pass runs.
+        switch await takeSnapshot(&fetched) {
+        case .failure(let why):
             await reconciler.abandonSnapshot()
-            logger.error("cannot fetch apps from Marathon; HAProxy keeps its current state", [("reason", why)])
-            activity.record(.fetchFailed(why))
+            logger.error("cannot fetch apps from Marathon; HAProxy keeps its current state", [("reason", why.description)])
+            activity.record(.fetchFailed(why.description))
             scheduleRetry(&loop)
-        case .snapshot(let snapshot):
-            let again = await reconciler.replace(with: snapshot)
+        case .success(let again):
             if await fullPass(reason, &loop) {
                 loop.backoff.reset()
                 loop.retryAt = nil
@@ -225,6 +228,15 @@ public final class Controller: Sendable {
         if let next = loop.fetchAgain {
             loop.fetchAgain = nil
             startFetch(next, &loop, group: &group)
+        }
+    }
+
+    /// The model takes the snapshot; true when another snapshot should follow.
+    private func takeSnapshot(_ fetched: inout InputQueue.Fetched?) async -> Result<Bool, AppsSourceError> {
+        switch fetched.take() {
+        case .snapshot(let snapshot)?: .success(await reconciler.replace(with: snapshot))
+        case .failed(let why)?: .failure(AppsSourceError(why))
+        case nil: .success(false)
         }
     }
 
