@@ -11,6 +11,7 @@ public final class ControllerHarness: Sendable {
     public let source: InMemoryAppsSource
     public let files: InMemoryConfigFiles
     public let haproxy: InMemoryHAProxy
+    public let ports = InMemoryPorts()
     public let logs = MemoryLogSink()
     public let reconciler: Reconciler
     public let controller: Controller
@@ -48,7 +49,7 @@ public final class ControllerHarness: Sendable {
         settings.reloadWhenSocketDown = false
         let logger = Logger(minimum: .debug, sink: logs)
         reconciler = Reconciler(settings: settings, runtime: haproxy, control: haproxy, resolver: StaticResolver(),
-                                logger: logger, files: files, time: time)
+                                logger: logger, files: files, ports: ports, time: time)
         self.settings = o.run
         controller = Controller(reconciler: reconciler, source: source, logger: logger, settings: o.run,
                                 queue: InputQueue(maxPending: o.maxPending, debounce: o.debounce, time: time), time: time,

@@ -65,3 +65,14 @@ public final class StaticResolver: HostResolving {
         return out
     }
 }
+
+/// Ports held by "another process", for the bind check before a reload.
+public final class InMemoryPorts: PortProbing {
+    private let busy = Mutex<Set<Int>>([])
+    public init() {}
+    public func hold(_ port: Int) { _ = busy.withLock { $0.insert(port) } }
+    public func free(_ port: Int) { _ = busy.withLock { $0.remove(port) } }
+    public func problem(binding bind: ConfigBind) -> String? {
+        busy.withLock { $0.contains(bind.port) } ? "\(bind) is already in use by another process" : nil
+    }
+}

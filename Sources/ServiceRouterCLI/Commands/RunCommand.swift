@@ -49,6 +49,8 @@ enum RunCommand {
 
         var settings = opts.settings(reloadAlways: a.has("--reload-always"))
         settings.reloadWhenSocketDown = false
+        // No service may take the controller's own listener's port.
+        if let (_, port) = listen { settings.pass.routing.reservedPorts.insert(port) }
         let reconciler = Reconciler(settings: settings, runtime: UnixRuntimeSocket(path: opts.socketPath),
                                     control: HAProxyProcessControl(binary: opts.haproxyBinary, method: opts.reloadMethod, logger: logger),
                                     resolver: CachingHostResolver(), logger: logger)

@@ -15,6 +15,7 @@ public enum PassError: Error, Sendable, Equatable, CustomStringConvertible {
     case installFailed(String)
     case reloadFailed(String)
     case runtimeUnreachable(String)
+    case bindConflict(String)
 
     public var description: String {
         switch self {
@@ -28,6 +29,7 @@ public enum PassError: Error, Sendable, Equatable, CustomStringConvertible {
         case .installFailed(let why): "the validated config could not be installed: \(why)"
         case .reloadFailed(let why): "reload failed: \(why)"
         case .runtimeUnreachable(let why): "runtime commands not applied: \(why)"
+        case .bindConflict(let why): "cannot bind: \(why)"
         }
     }
 }
@@ -53,6 +55,7 @@ public struct Applier: Sendable {
     let runtime: any RuntimeAPI
     let control: any HAProxyControl
     let files: any ConfigFiles
+    let ports: any PortProbing
     let logger: Logger
     let metrics: ControllerMetrics
     let time: any TimeSource
@@ -107,6 +110,24 @@ public struct Applier: Sendable {
         return await reload(reasons)
     }
 
+    // MARK: - Binds
+
+    /// The binds of `config` that the running HAProxy does not hold and that cannot be bound now
+    /// (another process has the port): `haproxy -c` cannot see them, and the reload would fail as
+    /// a whole. Binds the current config file has are HAProxy's own and are not probed.
+    func bindProblems(_ config: RenderedConfig) -> [(bind: ConfigBind, problem: String)] {
+        let current = ConfigBind.parse(files.read() ?? "")
+        func heldByHAProxy(_ b: ConfigBind) -> Bool {
+            current.contains { $0.port == b.port && ($0.address == "*" || b.address == "*" || $0.address == b.address) }
+        }
+        var seen = Set<String>()
+        var out: [(bind: ConfigBind, problem: String)] = []
+        for b in ConfigBind.parse(config.text) where !heldByHAProxy(b) && seen.insert(b.endpoint).inserted {
+            if let problem = ports.problem(binding: b) { out.append((b, problem)) }
+        }
+        return out
+    }
+
     // MARK: - Runtime API
 
     enum SendResult { case ok, rejected(RuntimeCommand, String), unreachable(String) }
@@ -133,9 +154,14 @@ public struct Applier: Sendable {
 
     /// The backends commands touch, for the log line (at most five named).
     static func backendList(_ commands: [RuntimeCommand]) -> String {
-        var seen: [ProxyName] = []
-        for c in commands { if let b = c.backend, !seen.contains(b) { seen.append(b) } }
-        let named = seen.prefix(5).map(\.text).joined(separator: ",")
+        var seen: [String] = []
+        for c in commands {
+            var name = c.backend?.text
+            if case .addMap(_, let f, _) = c { name = "map " + f.path.lastPathComponent }
+            if case .commitMap(_, let f) = c { name = "map " + f.path.lastPathComponent }
+            if let name, !seen.contains(name) { seen.append(name) }
+        }
+        let named = seen.prefix(5).joined(separator: ",")
         return seen.count > 5 ? named + ",+\(seen.count - 5) more" : named
     }
 

@@ -23,14 +23,14 @@ public actor Reconciler {
 
     public init(settings: ReconcilerSettings, runtime: any RuntimeAPI, control: any HAProxyControl, resolver: any HostResolving,
                 logger: Logger, metrics: ControllerMetrics = ControllerMetrics(), files: (any ConfigFiles)? = nil,
-                time: any TimeSource = SystemTime()) {
+                ports: any PortProbing = SystemPortProbe(), time: any TimeSource = SystemTime()) {
         self.settings = settings
         self.metrics = metrics
         self.resolver = resolver
         self.logger = logger
         self.time = time
         planner = PassPlanner(settings: settings.pass)
-        applier = Applier(runtime: runtime, control: control, files: files ?? ConfigStore(path: settings.configPath), logger: logger,
+        applier = Applier(runtime: runtime, control: control, files: files ?? ConfigStore(path: settings.configPath), ports: ports, logger: logger,
                           metrics: metrics, time: time, reloadTimeout: settings.reloadTimeout, mapFiles: settings.mapFiles)
     }
 
@@ -77,16 +77,19 @@ public actor Reconciler {
         }
         let started = time.now()
         metrics.fullPass()
-        for round in 0..<4 {
+        // Services left out by this pass only: their port is held by another process (probed
+        // anew by every pass, so they come back when the port is free).
+        var leftOut: [ProxyName: String] = [:]
+        rounds: for round in 0..<4 {
             let readStart = time.now()
             let input = await passInput()
             report.timings.readLive += time.now() - readStart
             report.live = input.live
             let plan: PassPlan
-            do { plan = try planner.plan(input, clock: { [time] in time.now() }) } catch {
+            do { plan = try planner.plan(input, leavingOut: leftOut, clock: { [time] in time.now() }) } catch {
                 logger.error("config not rendered; HAProxy keeps its current config", [("reason", "\(error)")])
                 report.error = .render("\(error)")
-                return report
+                break rounds
             }
             report.plan = plan
             if round == 0 { logger.log(plan.desired.diagnostics + plan.config.diagnostics) }
@@ -94,7 +97,16 @@ public actor Reconciler {
             report.timings.plan += plan.timings.plan
             report.timings.render += plan.timings.render
             model.learn(health: plan.learnedHealth, overwrite: false)
+            if plan.needsReload, let stop = leaveOutBindConflicts(plan, round: round, &leftOut) {
+                if case .some(let error) = stop { report.error = error; break rounds }
+                continue
+            }
             let outcome = await applier.apply(plan, reloadWhenSocketDown: settings.reloadWhenSocketDown, timings: &report.timings)
+            if case .failed(.reloadFailed, _) = outcome, let stop = leaveOutBindConflicts(plan, round: round, &leftOut) {
+                // A port taken between the check and the reload: found now, left out, tried again.
+                if case .some(let error) = stop { report.error = error; break rounds }
+                continue
+            }
             if case .candidateRejected(let rejection, let reasons) = outcome {
                 report.reloadReasons = reasons
                 let offenders = PassPlanner.offenders(of: rejection.check, in: plan)
@@ -102,7 +114,7 @@ public actor Reconciler {
                 guard !offenders.isEmpty, round < 3 else {
                     logger.error("candidate config rejected by haproxy -c; HAProxy keeps the last good config", [("reason", message)])
                     report.error = .candidateRejected("\(rejection)")
-                    return report
+                    break rounds
                 }
                 for s in offenders {
                     logger.error("service left out: haproxy -c refused its config; the other apps go on",
@@ -116,14 +128,47 @@ public actor Reconciler {
             report.timings.apply += time.now() - fixStart
             break
         }
+        metrics.leftOut(bindConflicts: leftOut.count, rejected: planner.rejected.count)
         report.timings.total = time.now() - started
-        if report.error == nil { metrics.synced(at: time.now()) }
+        switch report.error {
+        case nil: metrics.synced(at: time.now())
+        case .reloadFailed(let why), .bindConflict(let why), .candidateRejected(let why), .installFailed(let why),
+             .validationFailed(let why), .render(let why):
+            metrics.degraded(why)
+        default: break
+        }
         logger.info("sync done", [
             ("reason", reason), ("apps", String(model.apps.count)), ("services", String(desired.services.count)),
             ("servers", String(desired.serverCount)), ("commands", String(report.commands.count)),
             ("reload", report.reloaded ? "yes" : "no"), ("ms", (report.seconds * 1000).fixed(1)),
         ])
         return report
+    }
+
+    /// Binds of `plan` another process holds: each service that binds one is left out of this
+    /// pass (nil: no conflict, go on; `.some(nil)`: left out, plan again; `.some(error)`: a
+    /// conflict on servicerouter's own frontends, which nothing can isolate).
+    private func leaveOutBindConflicts(_ plan: PassPlan, round: Int, _ leftOut: inout [ProxyName: String]) -> PassError?? {
+        let problems = applier.bindProblems(plan.config)
+        guard !problems.isEmpty else { return nil }
+        metrics.bindConflicts(problems.count)
+        var shared: [String] = []
+        for (bind, problem) in problems {
+            guard let s = plan.desired.services.first(where: { $0.backend.text == bind.section }), round < 3 else {
+                shared.append("frontend \(bind.section): \(problem)")
+                continue
+            }
+            logger.error("service left out: its port is in use by another process; the other apps go on",
+                         [("app", s.appId), ("backend", s.backend.text), ("bind", bind.description), ("reason", problem)])
+            leftOut[s.backend] = "\(problem) (tried again at the next full pass)"
+        }
+        guard shared.isEmpty else {
+            let text = shared.joined(separator: "; ")
+            logger.error("cannot reload: a port of servicerouter's own frontends is in use; HAProxy keeps its current config",
+                         [("reason", text), ("hint", "free the port or choose another with --http-port, --https-port, --appid-port or --haproxy-stats")])
+            return .some(.bindConflict(text))
+        }
+        return .some(nil)
     }
 
     /// Takes in what the applier did: the desired state and slots in force, the worker's identity.

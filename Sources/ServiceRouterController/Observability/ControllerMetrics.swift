@@ -20,6 +20,12 @@ public final class ControllerMetrics: Sendable {
         var everConnected = false
         var haproxyReachable = false
         var lastSuccessfulSync: Double?
+        /// Why HAProxy cannot take the desired state (a reload that keeps failing, a port of the
+        /// shared frontends in use...): set by a failed pass, cleared by a successful one.
+        var degraded: String?
+        var bindConflicts = 0
+        var servicesLeftOutForBinds = 0
+        var servicesLeftOutRejected = 0
         var latency = Histogram(bounds: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5])
         /// The last plan and live servers of each backend; `/status` and the slot gauges are made
         /// from them when asked for (at 10,000 tasks, formatting 25,000 slots on every pass cost
@@ -63,7 +69,14 @@ public final class ControllerMetrics: Sendable {
     func skippedApps(_ n: Int) { state.withLock { $0.appsSkipped = n } }
     func marathon(connected: Bool) { state.withLock { $0.marathonConnected = connected; if connected { $0.everConnected = true } } }
     func haproxy(reachable: Bool) { state.withLock { $0.haproxyReachable = reachable } }
-    func synced(at t: Double) { state.withLock { $0.lastSuccessfulSync = t } }
+    func synced(at t: Double) { state.withLock { $0.lastSuccessfulSync = t; $0.degraded = nil } }
+    func degraded(_ why: String) { state.withLock { $0.degraded = why } }
+    func bindConflicts(_ n: Int) { state.withLock { $0.bindConflicts += n } }
+    func leftOut(bindConflicts: Int, rejected: Int) {
+        state.withLock { $0.servicesLeftOutForBinds = bindConflicts; $0.servicesLeftOutRejected = rejected }
+    }
+    /// Why the controller is degraded, if it is.
+    public var degradedReason: String? { state.withLock { $0.degraded } }
     func applied(latency: Double) { state.withLock { $0.latency.observe(latency) } }
 
     /// Records desired and live slots of planned backends (all of them after a full pass).
@@ -160,6 +173,10 @@ public final class ControllerMetrics: Sendable {
         family("servicerouter_reload_failures_total", "counter", "Reloads HAProxy did not complete.", [([], Double(s.reloadFailures))])
         family("servicerouter_invalid_configs_total", "counter", "Candidate configs haproxy -c rejected (never loaded).", [([], Double(s.invalidConfigs))])
         family("servicerouter_apps_skipped", "gauge", "Apps left out of the last pass for bad input.", [([], Double(s.appsSkipped))])
+        family("servicerouter_services_left_out", "gauge", "Services left out of the last full pass, by reason.",
+               [([("reason", "port_in_use")], Double(s.servicesLeftOutForBinds)), ([("reason", "config_rejected")], Double(s.servicesLeftOutRejected))])
+        family("servicerouter_bind_conflicts_total", "counter", "Binds found in use by another process before a reload.", [([], Double(s.bindConflicts))])
+        family("servicerouter_degraded", "gauge", "1 while HAProxy cannot take the desired state (see /healthz for why).", [([], s.degraded == nil ? 0 : 1)])
         family("servicerouter_marathon_connected", "gauge", "1 while the Marathon event stream is connected.", [([], s.marathonConnected ? 1 : 0)])
         family("servicerouter_haproxy_reachable", "gauge", "1 while HAProxy's runtime socket answers.", [([], s.haproxyReachable ? 1 : 0)])
         family("servicerouter_seconds_since_last_sync", "gauge", "Seconds since the last successful full pass (-1: none yet).",
@@ -188,6 +205,7 @@ public final class ControllerMetrics: Sendable {
     /// start-up or of the last successful pass.
     public func health(now: Double = Monotonic.now(), grace: Double = 60) -> (healthy: Bool, reason: String) {
         let s = state.withLock { $0 }
+        if let why = s.degraded { return (false, "degraded: \(why)") }
         if s.marathonConnected && s.haproxyReachable { return (true, "ok") }
         if now - started < grace { return (true, "starting") }
         if let last = s.lastSuccessfulSync, now - last < grace, s.haproxyReachable { return (true, "recently synced") }

@@ -84,8 +84,11 @@ public struct PassPlanner: Sendable {
         renderer = IncrementalRenderer(templates: settings.templates, options: settings.render)
     }
 
-    /// `clock` (seconds), when given, times the phases into `PassPlan.timings`.
-    public mutating func plan(_ input: PassInput, clock: (() -> Double)? = nil) throws -> PassPlan {
+    /// `clock` (seconds), when given, times the phases into `PassPlan.timings`. `leavingOut` names
+    /// backends this pass leaves out, with why (e.g. a port another process holds: decided anew
+    /// by every pass, not remembered).
+    public mutating func plan(_ input: PassInput, leavingOut: [ProxyName: String] = [:],
+                              clock: (() -> Double)? = nil) throws -> PassPlan {
         var timings = PassTimings()
         var lap = clock?() ?? 0
         func phase(_ keyPath: WritableKeyPath<PassTimings, Double>) {
@@ -114,7 +117,14 @@ public struct PassPlanner: Sendable {
                 learned[server.taskId] = true
             }
         }
-        let desired = withoutRejected(built)
+        var desired = withoutRejected(built)
+        if !leavingOut.isEmpty {
+            desired.services.removeAll { s in
+                guard let why = leavingOut[s.backend] else { return false }
+                desired.diagnostics.append(Diagnostic(.error, .conflict, appId: s.appId, "service port \(s.servicePort) left out: \(why)"))
+                return true
+            }
+        }
         phase(\.build)
         var slots = SlotPlanner.plan(desired: desired, live: input.live?.servers ?? LiveState(), history: input.ledger.history, now: input.now)
         slots.shareSlots(with: input.ledger.assignment)

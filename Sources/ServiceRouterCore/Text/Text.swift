@@ -131,6 +131,12 @@ extension BinaryInteger {
 }
 
 extension StringProtocol {
+    /// The part after the last `/` (the whole text without one).
+    public var lastPathComponent: String {
+        guard let slash = lastIndex(of: "/") else { return String(self) }
+        return String(self[index(after: slash)...])
+    }
+
     /// `(path as NSString).deletingLastPathComponent`: repeated slashes collapsed, a trailing
     /// slash ignored, then everything before the last slash ("/" for a top-level path, "" for a
     /// bare name; "" for "//" and "///" as swift-corelibs-foundation gave). Foundation trapped on
