@@ -21,6 +21,8 @@ struct RunBinaryTests {
         let servicePort = try #require(await sim.app("/bin/web")?.servicePorts.first)
         let httpPort = try freePort()
         let log = haproxy.directory + "/run.log"
+        // What a controller killed in the middle of a write leaves behind.
+        try "half a config".write(toFile: haproxy.configPath + ".candidate", atomically: true, encoding: .utf8)
         // ServiceRouterIO's posix_spawn, not Foundation's Process (see Binary.run).
         let p = try ChildProcess.start(try #require(Binary.path), [
             "run", "--marathon", sim.url, "--group", "external", "--haproxy-config", haproxy.configPath,
@@ -33,17 +35,25 @@ struct RunBinaryTests {
         }
         do {
             // It takes over: one reload from the minimal config, then routing to every task.
-            let deadline = Monotonic.now() + 20
-            var routed = Set<String>()
-            var want = Set<String>()
-            while Monotonic.now() < deadline {
-                want = Set(await sim.tasks("/bin/web").filter { $0.state == .running }.map(\.id))
-                routed = await responses(port: servicePort, count: 12)
-                if !want.isEmpty && routed == want { break }
-                try await Task.sleep(nanoseconds: 50_000_000)
+            try await eventually("every running task routed") {
+                let want = Set(await sim.tasks("/bin/web").filter { $0.state == .running }.map(\.id))
+                guard !want.isEmpty else { return false }
+                return await responses(port: servicePort, count: 12) == want
             }
-            #expect(routed == want)
             #expect(try await haproxy.reloadCount() == 1)
+
+            // A second controller on the same HAProxy is refused: it names the one that runs.
+            let flags = ["--marathon", sim.url, "--group", "external", "--haproxy-config", haproxy.configPath,
+                         "--haproxy-socket", haproxy.socketPath, "--master-socket", haproxy.masterSocketPath,
+                         "--http-port", String(httpPort), "--appid-port", "0", "--haproxy-stats", "off"]
+            for command in ["run", "once"] {
+                let second = try await Binary.run([command] + flags)
+                #expect(second.status == 1, "\(command): \(second.stderr)")
+                #expect(second.stderr.contains("another servicerouter (pid \(p.processIdentifier)) already manages \(haproxy.configPath)"),
+                        "\(command): \(second.stderr)")
+            }
+            #expect(try await haproxy.reloadCount() == 1, "the refused controllers changed nothing")
+            #expect(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("removed a file an earlier servicerouter left behind"))
 
             // Churn, then SIGTERM in the middle of it.
             var known = Set(await sim.tasks("/bin/web").flatMap { t in t.ports.map { "127.0.0.1:\($0)" } })
@@ -51,9 +61,7 @@ struct RunBinaryTests {
             try await Task.sleep(nanoseconds: 100_000_000)
             known.formUnion(await sim.tasks("/bin/web").flatMap { t in t.ports.map { "127.0.0.1:\($0)" } })
             kill(p.processIdentifier, SIGTERM)
-            let exitBy = Monotonic.now() + 15
-            while p.isRunning && Monotonic.now() < exitBy { try await Task.sleep(nanoseconds: 20_000_000) }
-            #expect(!p.isRunning, "run did not exit after SIGTERM")
+            try await eventually("run to exit after SIGTERM") { !p.isRunning }
             p.waitUntilExit()
             #expect(p.terminationStatus == 0)
             let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""

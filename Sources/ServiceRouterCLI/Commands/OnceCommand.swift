@@ -32,6 +32,9 @@ enum OnceCommand {
         let opts = try CommonOptions.parse(a)
         // render and status print to stdout; keep the log quiet unless asked.
         let logger = mode == .once ? opts.logger : Logger.stderr(level: a.has("--log-level") ? opts.logLevel : .warning, format: opts.logFormat)
+        // `once` changes HAProxy: one controller per config at a time.
+        let lock = mode == .once && !a.has("--dry") ? try takeConfigLock(opts, logger: logger) : nil
+        defer { withExtendedLifetime(lock) {} }
         let source = try AppsSourceFactory.make(opts, logger: logger)
         let snapshot = try await source.fetchApps()
         let reconciler = Reconciler(settings: opts.settings(), runtime: UnixRuntimeSocket(path: opts.socketPath),

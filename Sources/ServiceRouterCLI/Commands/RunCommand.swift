@@ -47,6 +47,8 @@ enum RunCommand {
         // Every flag is checked before anything starts (the event stream connects as soon as it exists).
         let listen = try a.string("--listen").map(parseListen)
 
+        let lock = try takeConfigLock(opts, logger: logger)
+        defer { withExtendedLifetime(lock) {} }
         var settings = opts.settings(reloadAlways: a.has("--reload-always"))
         settings.reloadWhenSocketDown = false
         // No service may take the controller's own listener's port.
@@ -101,6 +103,19 @@ enum RunCommand {
         }
         return (host, port)
     }
+}
+
+/// The lock on the config for the life of a command that changes HAProxy (`run`, `once`); what a
+/// controller killed mid-write left behind is removed once it is held.
+func takeConfigLock(_ opts: CommonOptions, logger: Logger) throws -> ConfigLock {
+    let lock: ConfigLock
+    do { lock = try ConfigLock.acquire(for: opts.configPath) } catch let e as ConfigLock.Held {
+        throw RuntimeError("\(e)")
+    }
+    for file in ConfigStore(path: opts.configPath).removeLeftovers() {
+        logger.info("removed a file an earlier servicerouter left behind", [("file", file)])
+    }
+    return lock
 }
 
 /// SIGTERM/SIGINT: stop after the batch in flight. SIGHUP: full resync.

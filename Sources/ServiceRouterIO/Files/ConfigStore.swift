@@ -120,6 +120,16 @@ public struct ConfigStore: ConfigFiles {
 
     public func replaceFile(_ path: String, with text: String) throws { try ConfigStore(path: path).replace(with: text) }
 
+    /// Removes what a controller killed mid-write left behind (a `.candidate`): call it holding
+    /// the config lock. Returns the files removed.
+    public func removeLeftovers() -> [String] {
+        var removed: [String] = []
+        for file in [candidatePath] where access(file, F_OK) == 0 {
+            if unlink(file) == 0 { removed.append(file) }
+        }
+        return removed
+    }
+
     /// Keeps a rejected candidate for inspection (`<config>.rejected`) and removes the candidate.
     public func rejectCandidate() {
         _ = unlink(rejectedPath)
