@@ -80,6 +80,15 @@ import ServiceRouterTestSupport
         #expect(status.backends[0].slots.count == 2)
     }
 
+    /// Label values come from fixed sets: no input grows the number of series.
+    @Test func eventTypeLabelsAreAFixedSet() {
+        let m = ControllerMetrics()
+        for i in 0..<10_000 { m.input(.structureChanged("deployment_info\(i)")) }
+        m.input(.structureChanged("api_post_event"))
+        let series = m.prometheus().split(separator: "\n").filter { $0.hasPrefix("servicerouter_events_total{") }
+        #expect(series == ["servicerouter_events_total{type=\"api_post_event\"} 1", "servicerouter_events_total{type=\"other\"} 10000"])
+    }
+
     @Test func healthNeedsMarathonAndHAProxy() {
         let m = ControllerMetrics()
         #expect(m.health(grace: 60).healthy, "healthy while starting")
@@ -99,7 +108,10 @@ import ServiceRouterTestSupport
             // (and records its figures) a moment later.
             _ = try await eventually("the first pass recorded") { s.logs.contains(.info, "sync done") }
             let port = try freePort()
-            let server = try StatusEndpoint.start(host: "127.0.0.1", port: port, metrics: s.reconciler.metrics, logger: .silent, grace: 0)
+            let socket = s.haproxy.runtime
+            let server = try StatusEndpoint.start(host: "127.0.0.1", port: port, metrics: s.reconciler.metrics, logger: .silent, grace: 0) {
+                do { return .success(try socket.liveStateBlocking()) } catch { return .failure(error as! RuntimeSocketError) }
+            }
             defer { server.stop() }
             let metrics = try await httpRequest(port: port, path: "/metrics")
             #expect(metrics.status == 200)
@@ -114,6 +126,18 @@ import ServiceRouterTestSupport
             #expect(backends?.count == 1, "\(status.body)")
             #expect(!metrics.body.contains("password") && !status.body.contains("password"))
             #expect(try await httpRequest(port: port, path: "/nope").status == 404)
+
+            // /status shows what HAProxy has now, not what the last pass read: a slot put into
+            // maintenance by hand shows at once.
+            let backend = try #require(backends?.first?["backend"] as? String)
+            let busy = try #require((backends?.first?["slots"] as? [[String: Any]])?.first { $0["liveAdmin"] as? String == "ready" })
+            let slot = try #require(busy["slot"] as? String)
+            _ = try await s.haproxy.runtime.raw("set server \(backend)/\(slot) state maint")
+            let after = try await httpRequest(port: port, path: "/status")
+            let afterJSON = try JSONSerialization.jsonObject(with: Data(after.body.utf8)) as? [String: Any]
+            #expect(afterJSON?["live"] as? String == "now")
+            let afterSlots = ((afterJSON?["backends"] as? [[String: Any]])?.first?["slots"] as? [[String: Any]]) ?? []
+            #expect(afterSlots.first { $0["slot"] as? String == slot }?["liveAdmin"] as? String == "maint", "\(after.body)")
 
             await s.haproxy.shutdown()
             _ = try await eventually("healthz turns 503 without HAProxy") {

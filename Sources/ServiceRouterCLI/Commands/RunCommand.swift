@@ -68,10 +68,17 @@ enum RunCommand {
             inputs = EventMapping.inputs(client.events(), logger: logger)
         }
         let controller = Controller(reconciler: reconciler, source: source, logger: logger, settings: run)
-        var endpoint: HTTPServer?
+        var endpoint: StatusServer?
         if let (host, port) = listen {
             do {
-                endpoint = try StatusEndpoint.start(host: host, port: port, metrics: reconciler.metrics, logger: logger)
+                let socket = UnixRuntimeSocket(path: opts.socketPath, timeout: 2)
+                endpoint = try StatusEndpoint.start(host: host, port: port, metrics: reconciler.metrics, logger: logger) {
+                    do { return .success(try socket.liveStateBlocking()) } catch let e as RuntimeSocketError {
+                        return .failure(e)
+                    } catch {
+                        return .failure(RuntimeSocketError(socket: socket.path, reason: "\(error)"))
+                    }
+                }
             } catch {
                 throw RuntimeError("--listen \(host):\(port): \(error)")
             }

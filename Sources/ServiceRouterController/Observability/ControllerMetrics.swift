@@ -119,7 +119,9 @@ public final class ControllerMetrics: Sendable {
 
         var used: Int { slots.reduce(0) { $0 + ($1 == nil ? 0 : 1) } }
 
-        func status(_ backend: ProxyName) -> BackendStatus {
+        /// `fresh`: what HAProxy has now, when it was just read; else the last pass's read.
+        func status(_ backend: ProxyName, fresh: [LiveSlot]? = nil) -> BackendStatus {
+            let live = fresh ?? self.live
             var liveBySlot = [Int: LiveSlot](minimumCapacity: live.count)
             for l in live where liveBySlot[Int(l.slot)] == nil { liveBySlot[Int(l.slot)] = l }
             return BackendStatus(
@@ -215,16 +217,35 @@ public final class ControllerMetrics: Sendable {
         return (false, why.joined(separator: "; "))
     }
 
-    /// `/status`: desired vs live per backend, as JSON.
-    public func statusJSON() -> [UInt8] {
+    /// `/status`: desired vs live per backend, as JSON. `live` is HAProxy's state read just now
+    /// (the live columns then show what HAProxy has at this moment, not at the last pass), or
+    /// why it could not be read.
+    public func statusJSON(live: Result<LiveState, RuntimeSocketError>? = nil) -> [UInt8] {
         struct Body: Encodable {
             var marathonConnected: Bool
             var haproxyReachable: Bool
+            /// "now": the live columns were read for this answer; else why not, and they are the
+            /// last full pass's or fast path's read.
+            var live: String
+            var degraded: String?
             var backends: [BackendStatus]
         }
         let s = state.withLock { $0 }
-        let body = Body(marathonConnected: s.marathonConnected, haproxyReachable: s.haproxyReachable,
-                        backends: s.backends.map { $0.value.status($0.key) }.sorted { $0.backend < $1.backend })
+        var fresh: [ProxyName: [LiveSlot]]?
+        var liveNote = "as of the last pass"
+        switch live {
+        case .success(let state)?:
+            fresh = state.backends.mapValues { $0.compactMap(LiveSlot.init) }
+            liveNote = "now"
+        case .failure(let e)?:
+            liveNote = "as of the last pass (HAProxy could not be read now: \(e.reason))"
+        case nil:
+            break
+        }
+        let body = Body(marathonConnected: s.marathonConnected, haproxyReachable: s.haproxyReachable, live: liveNote,
+                        degraded: s.degraded,
+                        backends: s.backends.map { name, snapshot in snapshot.status(name, fresh: fresh.map { $0[name] ?? [] }) }
+                            .sorted { $0.backend < $1.backend })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         return Array((try? encoder.encode(body)) ?? Data("{}".utf8))
@@ -261,8 +282,10 @@ struct Histogram: Sendable {
 /// The `--listen` endpoint: `/metrics`, `/healthz`, `/status`. Exposes no secrets (no URLs with
 /// credentials, no config text).
 public enum StatusEndpoint {
-    public static func start(host: String, port: Int, metrics: ControllerMetrics, logger: Logger, grace: Double = 60) throws -> HTTPServer {
-        try HTTPServer.start(host: host, port: port, options: .init(maxConnections: 64, name: "status")) { request in
+    /// `readLive` reads HAProxy's servers now, for `/status` (bounded by its socket timeout).
+    public static func start(host: String, port: Int, metrics: ControllerMetrics, logger: Logger, grace: Double = 60,
+                             readLive: (@Sendable () -> Result<LiveState, RuntimeSocketError>)? = nil) throws -> StatusServer {
+        try StatusServer.start(host: host, port: port) { request in
             guard request.method == "GET" || request.method == "HEAD" else {
                 return .text("method not allowed\n", status: 405)
             }
@@ -273,7 +296,7 @@ public enum StatusEndpoint {
                 let (ok, reason) = metrics.health(grace: grace)
                 return .text(reason + "\n", status: ok ? 200 : 503)
             case "/status":
-                return .json(metrics.statusJSON())
+                return .json(metrics.statusJSON(live: readLive?()))
             default:
                 return .text("not found: try /metrics, /healthz or /status\n", status: 404)
             }

@@ -66,6 +66,15 @@ public struct UnixRuntimeSocket: RuntimeAPI {
         }
     }
 
+    /// Every live server, read on the calling thread (for code that runs on a thread of its own,
+    /// like the status endpoint's loop).
+    public func liveStateBlocking() throws -> LiveState {
+        let reply = try Self.exchange([.showServersState(backend: nil)], path: path, timeout: timeout)[0]
+        do { return try RuntimeReplyParsers.serversState(reply.text) } catch {
+            throw RuntimeSocketError(socket: path, reason: "\(error)")
+        }
+    }
+
     static func exchange(_ batch: [RuntimeCommand], path: String, timeout: Double) throws -> [RuntimeReply] {
         let line = batch.map(\.text).joined(separator: ";") + "\n"
         let conn: Connection

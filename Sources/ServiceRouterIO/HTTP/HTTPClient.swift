@@ -201,15 +201,19 @@ public struct HTTPClient: Sendable {
             return stream
         }
         let connectTimeout = connectTimeout
-        Blocking.detach(name: "http \(exchange.target.hostHeader)") {
-            do {
-                try exchange.run(connectTimeout: connectTimeout, idleTimeout: idleTimeout, deadline: deadline) {
-                    continuation.yield($0)
+        do {
+            try Blocking.start(name: "http \(exchange.target.hostHeader)") {
+                do {
+                    try exchange.run(connectTimeout: connectTimeout, idleTimeout: idleTimeout, deadline: deadline) {
+                        continuation.yield($0)
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
                 }
-                continuation.finish()
-            } catch {
-                continuation.finish(throwing: error)
             }
+        } catch {
+            continuation.finish(throwing: HTTPClientError(.transport, url: request.url, "cannot start a thread for the stream: \(error)"))
         }
         return stream
     }

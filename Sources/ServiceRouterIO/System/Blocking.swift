@@ -21,10 +21,16 @@ public enum Blocking {
     }
 
     /// Starts `body` on its own thread, for loops that block for a long time (accept, stream reads).
+    /// Throws when no thread can be created (a pids limit: systemd TasksMax, a container's pids
+    /// limit): the caller reports it, nothing crashes.
+    public static func start(name: String, _ body: @escaping @Sendable () -> Void) throws {
+        if let error = startThread(name: name, stackSize: 1 << 20, body) { throw error }
+    }
+
+    /// `start` for test and benchmark tools and the simulator, which have nothing better to do
+    /// than stop when the machine has no thread left.
     public static func detach(name: String, _ body: @escaping @Sendable () -> Void) {
-        if let error = startThread(name: name, stackSize: 1 << 20, body) {
-            fatalError("cannot start thread \(name): \(error)")
-        }
+        do { try start(name: name, body) } catch { fatalError("cannot start thread \(name): \(error)") }
     }
 
     /// A detached POSIX thread with the given stack size and name (what Foundation's `Thread` made);

@@ -33,6 +33,11 @@ public enum Signals {
         }
     }
 
+    static func deliver(_ sig: Int32) {
+        let consumers = hub.withLock { Array($0.consumers.values) }
+        for c in consumers { c.yield(sig) }
+    }
+
     private struct Hub {
         var installed = false
         var next = 0
@@ -53,24 +58,31 @@ public enum Signals {
         // A full pipe (a signal storm nobody reads) must never block the handler.
         _ = fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK)
         signalPipe.store(fds[1], ordering: .releasing)
+        let reader = fds[0]
+        do {
+            try Blocking.start(name: "signals") { readLoop(reader) }
+        } catch {
+            // Without a reader the default actions stay in force (SIGTERM still ends the process).
+            return
+        }
         for sig in handled {
             _ = signal(sig) { number in
                 var byte = UInt8(truncatingIfNeeded: number)
                 _ = write(signalPipe.load(ordering: .acquiring), &byte, 1)
             }
         }
-        let reader = fds[0]
-        Blocking.detach(name: "signals") {
-            var byte: UInt8 = 0
-            while true {
-                let n = read(reader, &byte, 1)
-                if n < 0 && errno == EINTR { continue }
-                guard n == 1 else { return }
-                let consumers = hub.withLock { Array($0.consumers.values) }
-                for c in consumers { c.yield(Int32(byte)) }
-            }
-        }
     }
 }
 
 private let signalPipe = Atomic<Int32>(-1)
+
+/// Hands each signal number read from the pipe to the streams.
+private func readLoop(_ reader: Int32) {
+    var byte: UInt8 = 0
+    while true {
+        let n = read(reader, &byte, 1)
+        if n < 0 && errno == EINTR { continue }
+        guard n == 1 else { return }
+        Signals.deliver(Int32(byte))
+    }
+}
