@@ -61,4 +61,28 @@ import ServiceRouterTestSupport
         #expect(h.files.config?.contains("backend web_10000") == false, "the last good config is put back")
         await h.stop()
     }
+
+    @Test func anUnreachableHAProxyIsLoggedAtOnceThenEveryThirtySeconds() async throws {
+        let h = try ControllerHarness(apps: [app("/web", port: 10000, task: 31001)])
+        h.start()
+        try await eventually("the start-up pass") { h.haproxy.reloads == 1 }
+        try await h.waitUntilIdle()
+        func count(_ message: String) -> Int { h.logs.all.filter { $0.message.hasPrefix(message) }.count }
+        h.haproxy.setDown("connection refused")
+        for _ in 0..<5 {  // 5 identity checks, 2 s apart: one line
+            h.time.advance(by: h.settings.haproxyCheckInterval)
+            try await h.waitUntilIdle()
+        }
+        #expect(count("HAProxy's runtime socket does not answer") == 1)
+        #expect(count("HAProxy's runtime socket still does not answer") == 0)
+        for _ in 0..<11 {  // 22 s more: 30 s since the first line
+            h.time.advance(by: h.settings.haproxyCheckInterval)
+            try await h.waitUntilIdle()
+        }
+        #expect(count("HAProxy's runtime socket still does not answer") == 1)
+        h.haproxy.setDown(nil)
+        h.time.advance(by: h.settings.haproxyCheckInterval)
+        try await eventually("the recovery logged") { count("HAProxy's runtime socket answers again") == 1 }
+        await h.stop()
+    }
 }

@@ -51,6 +51,8 @@ public struct CommonOptions: Sendable {
     public var marathonURLs: [URL]
     public var appsJSON: String?
     public var credentials: String?
+    /// `--marathon-auth-credential-file`, when the credentials came from it.
+    public var credentialsFile: String?
     public var caCert: String?
     public var marathonTimeout: Double
     public var configPath: String
@@ -144,7 +146,8 @@ public struct CommonOptions: Sendable {
             throw UsageError("--log-format: expected text or json")
         }
         return CommonOptions(
-            marathonURLs: urls, appsJSON: appsJSON, credentials: credentials, caCert: a.string("--marathon-ca-cert"),
+            marathonURLs: urls, appsJSON: appsJSON, credentials: credentials, credentialsFile: a.string("--marathon-auth-credential-file"),
+            caCert: a.string("--marathon-ca-cert"),
             marathonTimeout: try a.double("--marathon-timeout", default: 30, range: 0.1...3600),
             configPath: configPath, socketPath: socketPath,
             masterSocket: a.string("--master-socket"), reloadCommand: a.string("--command"),

@@ -275,6 +275,28 @@ public actor Reconciler {
 
     // MARK: - Files and HAProxy's identity
 
+    /// When HAProxy's socket stopped answering, and when that was last logged.
+    private var unreachableSince: Double?
+    private var unreachableLogged = -Double.infinity
+    /// How often "still not answering" is logged while HAProxy stays unreachable.
+    static let unreachableLogInterval = 30.0
+
+    /// Logs the first failure at once, then every `unreachableLogInterval` seconds: an operator
+    /// sees that HAProxy is gone, and the log is not flooded while it stays gone.
+    private func noteUnreachable(_ error: any Error) {
+        let now = time.now()
+        if unreachableSince == nil {
+            unreachableSince = now
+            unreachableLogged = now
+            logger.warning("HAProxy's runtime socket does not answer; HAProxy keeps its state, changes wait",
+                           [("socket", applier.runtime.path), ("reason", "\(error)"), ("hint", "is HAProxy running, and is --haproxy-socket its stats socket?")])
+        } else if now - unreachableLogged >= Self.unreachableLogInterval {
+            unreachableLogged = now
+            logger.warning("HAProxy's runtime socket still does not answer", [("socket", applier.runtime.path), ("for_s", (now - unreachableSince!).fixed(0)),
+                                                                            ("reason", "\(error)")])
+        }
+    }
+
     /// Writes the config when runtime changes made it stale, so a reload or restart keeps every
     /// task. Skipped while a reload is pending (the structure changed): the full pass writes it.
     public func rewriteConfigIfDirty() async {
@@ -292,7 +314,17 @@ public actor Reconciler {
     /// Whether the HAProxy behind the socket is still the one last applied to: a reason when it
     /// was restarted, reloaded by someone else, runs another config, or answers again.
     public func haproxyChanged() async -> String? {
-        let answer = try? await applier.runtime.identity()
+        let answer: HAProxyIdentity?
+        do {
+            answer = try await applier.runtime.identity()
+            if let since = unreachableSince {
+                logger.info("HAProxy's runtime socket answers again", [("after_s", (time.now() - since).fixed(1))])
+                unreachableSince = nil
+            }
+        } catch {
+            answer = nil
+            noteUnreachable(error)
+        }
         metrics.haproxy(reachable: answer != nil)
         // Without a snapshot there is nothing to re-apply (the first pass reads HAProxy anyway).
         guard let now = answer, model.hasSnapshot, now != identity else { return nil }

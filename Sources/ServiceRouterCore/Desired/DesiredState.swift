@@ -81,6 +81,8 @@ public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
     public enum Level: Sendable, Equatable { case info, warning, error }
     public enum Kind: String, Sendable, Equatable {
         case badApp = "bad_app", badLabel = "bad_label", conflict, unresolvable, skippedTask = "skipped_task", notInGroup = "not_in_group", disabled
+        /// New labels are invalid; the app runs on its last good ones.
+        case staleLabels = "stale_labels"
     }
     public var level: Level
     public var kind: Kind

@@ -35,13 +35,18 @@ public struct BuildContext: Sendable, Equatable {
     /// remembered health that HAProxy already serves keeps serving: after a controller restart
     /// during a Marathon failover, "unknown" must not empty a backend either.
     public var liveServing: Set<Endpoint>
+    /// App id → the labels it last built with. An app whose new labels are invalid keeps these
+    /// (a typo in a live app's label must not unbind its port) until its labels are fixed.
+    public var lastGoodLabels: [String: [String: String]]
 
     public init(resolvedHosts: [String: IPAddress] = [:], lastKnownHealth: [String: Bool] = [:],
-                incumbentBackends: Set<ProxyName> = [], liveServing: Set<Endpoint> = []) {
+                incumbentBackends: Set<ProxyName> = [], liveServing: Set<Endpoint> = [],
+                lastGoodLabels: [String: [String: String]] = [:]) {
         self.resolvedHosts = resolvedHosts
         self.lastKnownHealth = lastKnownHealth
         self.incumbentBackends = incumbentBackends
         self.liveServing = liveServing
+        self.lastGoodLabels = lastGoodLabels
     }
 }
 
@@ -94,6 +99,18 @@ public enum DesiredStateBuilder {
             do {
                 candidates += try services(of: app, options: options, context: context, diagnostics: &diagnostics)
             } catch let e as ValidationError {
+                if let good = context.lastGoodLabels[app.id], good != app.labels {
+                    var previous = app
+                    previous.labels = good
+                    var quiet: [Diagnostic] = []
+                    if let kept = try? services(of: previous, options: options, context: context, diagnostics: &quiet) {
+                        candidates += kept
+                        diagnostics += quiet
+                        diagnostics.append(Diagnostic(.error, .staleLabels, appId: app.id,
+                                                      "new labels invalid (\(e)): the app keeps its last good labels until they are fixed"))
+                        continue
+                    }
+                }
                 diagnostics.append(Diagnostic(.error, .badLabel, appId: app.id, "app skipped: invalid \(e)"))
             } catch {
                 diagnostics.append(Diagnostic(.error, .badApp, appId: app.id, "app skipped: \(error)"))
@@ -107,8 +124,13 @@ public enum DesiredStateBuilder {
     public static func backendName(appId: String, servicePort: Int) throws -> ProxyName {
         var id = Substring(appId)
         if id.hasPrefix("/") { id = id.dropFirst() }
+        let name = String(id.map { $0 == "/" ? "_" : $0 }) + "_\(servicePort)"
+        if name.utf8.count > ProxyName.maxLength {
+            throw ValidationError(field: "id", value: appId,
+                                  reason: "app id too long to name an HAProxy backend (\(id.utf8.count) characters; with the service port the name may have at most \(ProxyName.maxLength))")
+        }
         do {
-            return try ProxyName(String(id.map { $0 == "/" ? "_" : $0 }) + "_\(servicePort)")
+            return try ProxyName(name)
         } catch {
             throw ValidationError(field: "id", value: appId, reason: "app id cannot name an HAProxy backend (letters, digits, '.', '-', '_' and '/' only)")
         }

@@ -37,6 +37,12 @@ public enum MarathonDecoding {
         do {
             root = try JSONDecoder().decode(RootDocument.self, from: bytes)
         } catch {
+            // JSONDecoder says only "not valid JSON" of a document nested deeper than it reads.
+            let depth = nestingDepth(bytes)
+            if depth > maxNesting {
+                throw MarathonDecodeError(what: "Marathon apps payload",
+                                          reason: "document: JSON nested \(depth) levels deep (at most \(maxNesting) are read); this is not a Marathon answer")
+            }
             throw MarathonDecodeError(what: "Marathon apps payload", reason: describe(error))
         }
         var apps: [MarathonApp] = []
@@ -78,6 +84,30 @@ public enum MarathonDecoding {
     }
 
     /// A readable one-line reason for a decoding failure: the JSON path and what was wrong.
+    /// The deepest nesting JSONDecoder reads.
+    static let maxNesting = 512
+
+    /// How deeply arrays and objects nest in `bytes` (strings skipped, escapes honoured).
+    static func nestingDepth(_ bytes: some Collection<UInt8>) -> Int {
+        var depth = 0, deepest = 0
+        var inString = false, escaped = false
+        for b in bytes {
+            if inString {
+                if escaped { escaped = false } else if b == 0x5C { escaped = true } else if b == 0x22 { inString = false }
+                continue
+            }
+            switch b {
+            case 0x22: inString = true
+            case 0x5B, 0x7B:
+                depth += 1
+                deepest = max(deepest, depth)
+            case 0x5D, 0x7D: depth -= 1
+            default: break
+            }
+        }
+        return deepest
+    }
+
     static func describe(_ error: Error) -> String {
         func path(_ keys: [CodingKey]) -> String {
             keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()

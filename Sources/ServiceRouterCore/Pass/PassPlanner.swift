@@ -78,6 +78,8 @@ public struct PassPlanner: Sendable {
     private var lastBuild: (apps: [MarathonApp], context: BuildContext, desired: DesiredState)?
     /// Services left out because HAProxy refused their config, by `rejectionKey`, with why.
     public private(set) var rejected: [String: String] = [:]
+    /// The labels each app last built with, for an app whose new labels are invalid.
+    private var lastGoodLabels: [String: [String: String]] = [:]
 
     public init(settings: PassSettings) {
         self.settings = settings
@@ -99,7 +101,7 @@ public struct PassPlanner: Sendable {
         }
         let context = BuildContext(resolvedHosts: input.resolvedHosts, lastKnownHealth: input.health,
                                    incumbentBackends: Set(input.live?.servers.backendOrder ?? []),
-                                   liveServing: input.live?.servingEndpoints ?? [])
+                                   liveServing: input.live?.servingEndpoints ?? [], lastGoodLabels: lastGoodLabels)
         let built: DesiredState
         if let last = lastBuild, last.context == context, last.apps == input.apps {
             built = last.desired
@@ -110,6 +112,7 @@ public struct PassPlanner: Sendable {
         // Keep the inputs just compared, not the older equal copies: the older model's storage is
         // freed instead of living on beside the current one.
         lastBuild = (input.apps, context, built)
+        rememberGoodLabels(input.apps, built.diagnostics)
 
         var learned: [String: Bool] = [:]
         for s in built.services {
@@ -164,6 +167,23 @@ public struct PassPlanner: Sendable {
         }
         if reasons.isEmpty { reasons.append(.frontendsChanged) }
         return reasons
+    }
+
+    /// Apps that built without an error of their own: their labels are the good ones now.
+    private mutating func rememberGoodLabels(_ apps: [MarathonApp], _ diagnostics: [Diagnostic]) {
+        var failed = Set<String>()
+        for d in diagnostics where d.level == .error {
+            if let id = d.appId, [.badLabel, .badApp, .staleLabels].contains(d.kind) { failed.insert(id) }
+        }
+        var good = [String: [String: String]](minimumCapacity: apps.count)
+        for app in apps {
+            if failed.contains(app.id) {
+                if let kept = lastGoodLabels[app.id] { good[app.id] = kept }
+            } else {
+                good[app.id] = app.labels
+            }
+        }
+        lastGoodLabels = good
     }
 
     // MARK: - Services HAProxy refused

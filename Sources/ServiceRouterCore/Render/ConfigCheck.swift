@@ -65,9 +65,10 @@ extension RenderedConfig {
                 out.insert(n)
                 continue
             }
-            // A rule in a shared frontend: the backend it names (longest match wins).
-            let line = all[number - 1]
-            if let n = names.filter({ line.contains($0.text) }).max(by: { $0.text.count < $1.text.count }) { out.insert(n) }
+            // A rule in a shared frontend: the backends it names, as whole words (a name that is
+            // part of another, `bo_1000` in `bo_10000`, is not named by it).
+            let tokens = all[number - 1].utf8.split { !ProxyName.allowed($0) }
+            for w in tokens { if let n = try? ProxyName(String(decoding: w, as: UTF8.self)), names.contains(n) { out.insert(n) } }
         }
         return out
     }

@@ -42,8 +42,11 @@ public struct ValidationError: Error, Sendable, Equatable, CustomStringConvertib
 public struct ProxyName: Hashable, Sendable, Comparable, CustomStringConvertible {
     public let text: String
 
+    /// The longest name accepted.
+    public static let maxLength = 100
+
     public init(_ text: String) throws {
-        guard !text.isEmpty, text.utf8.count <= 100,
+        guard !text.isEmpty, text.utf8.count <= Self.maxLength,
               text.utf8.allSatisfy({ Self.allowed($0) }) else {
             throw ValidationError(field: "name", value: text, reason: "HAProxy names may only contain letters, digits, '_', '.', ':' and '-' (1-100 characters)")
         }

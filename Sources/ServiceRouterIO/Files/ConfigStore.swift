@@ -100,7 +100,8 @@ public struct ConfigStore: ConfigFiles {
             }
         }
         guard rename(candidatePath, path) == 0 else {
-            throw ConfigFileError(path: path, operation: "rename \(candidatePath) to", reason: SystemError("rename", target: path).description)
+            let e = SystemError("rename", target: path)
+            throw ConfigFileError(path: path, operation: "rename \(candidatePath) to", reason: e.description + Self.hint(e.code, path))
         }
         syncDirectory()
     }
@@ -141,7 +142,19 @@ public struct ConfigStore: ConfigFiles {
     public func replace(with text: String) throws {
         try write(text, to: candidatePath)
         guard rename(candidatePath, path) == 0 else {
-            throw ConfigFileError(path: path, operation: "rename", reason: SystemError("rename", target: path).description)
+            let e = SystemError("rename", target: path)
+            throw ConfigFileError(path: path, operation: "rename", reason: e.description + Self.hint(e.code, path))
+        }
+    }
+
+    /// What the user can check, for the errors a config directory gives.
+    static func hint(_ code: Int32, _ file: String) -> String {
+        let dir = file.droppingLastPathComponent.isEmpty ? "." : file.droppingLastPathComponent
+        switch code {
+        case EROFS: return " — the file system of \(dir) is read-only; point --haproxy-config at a writable directory"
+        case EACCES: return " — is \(dir), the directory of --haproxy-config, writable by this user?"
+        case EPERM: return " — is \(file) or \(dir) immutable (lsattr; chattr -i), or \(dir) sticky and owned by someone else?"
+        default: return ""
         }
     }
 
@@ -149,7 +162,7 @@ public struct ConfigStore: ConfigFiles {
         let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else {
             let e = SystemError("open", target: file)
-            throw ConfigFileError(path: file, operation: "write", reason: e.description + (e.code == EROFS || e.code == EACCES ? " — is the config directory writable?" : ""))
+            throw ConfigFileError(path: file, operation: "write", reason: e.description + Self.hint(e.code, file))
         }
         defer { close(fd) }
         _ = fchmod(fd, mode)

@@ -42,7 +42,7 @@ public final class StatusServer: Sendable {
         let loop = Loop(listener: listener, wake: fds[0], options: options, handler: handler)
         let box = LoopBox(loop)
         do {
-            try Blocking.start(name: "status-http") {
+            try Blocking.start(name: "status:\(listener.port)") {
                 box.loop.run(while: { server.running.load(ordering: .acquiring) })
                 server.finished.withLock { $0 = true }
             }
