@@ -71,4 +71,25 @@ struct FilesAndPortsTests {
             await s.stop()
         }
     }
+
+    /// `/v2/apps` hangs (a resync asked for it) while the event stream keeps delivering: a task
+    /// replaced meanwhile is routed at once, long before the fetch ends — not behind it.
+    @Test func taskEventsAreAppliedWhileASnapshotFetchHangs() async throws {
+        var o = Stack.Options()
+        o.requestTimeout = 60
+        let s = try await Stack.start([webApp("/slow/web", instances: 2)], o)
+        try await withCleanup {
+            try await s.waitConverged("/slow/web")
+            try await eventually("the start-up passes over") { s.controller.isIdle }
+            let passes = s.controller.fullPasses
+            s.sim.hangNextRequests(1, seconds: 30)
+            s.controller.queue.push(.resync("test: Marathon is slow"))
+            try await eventually("the fetch under way") { !s.controller.isIdle }
+            _ = try await s.sim.replaceTask("/slow/web")
+            try await s.waitConverged("/slow/web")
+            #expect(s.controller.fullPasses == passes, "routed by the fast path while the fetch still hangs: \(s.reloadLog)")
+        } cleanup: {
+            await s.stop()
+        }
+    }
 }
