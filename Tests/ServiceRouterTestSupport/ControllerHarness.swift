@@ -46,7 +46,6 @@ public final class ControllerHarness: Sendable {
                                                        reservedPorts: render.reservedPorts),
                                render: render, templates: try TemplateSet(), reloadAlways: o.reloadAlways),
             configPath: files.path)
-        settings.reloadWhenSocketDown = false
         let logger = Logger(minimum: .debug, sink: logs)
         reconciler = Reconciler(settings: settings, runtime: haproxy, control: haproxy, resolver: StaticResolver(),
                                 logger: logger, files: files, ports: ports, time: time)

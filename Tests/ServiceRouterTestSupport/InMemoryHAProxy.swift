@@ -38,6 +38,10 @@ public final class InMemoryHAProxy: RuntimeAPI, HAProxyControl {
         var failedReloads = 0
         var validations = 0
         var log: [String] = []
+        var masterAnswers = true
+        /// The file reloads read (HAProxy started with `-f` on another path than the controller's).
+        var loadsFrom: String?
+        var sockets: [String]?
     }
     private let state = Mutex(State())
 
@@ -99,9 +103,25 @@ public final class InMemoryHAProxy: RuntimeAPI, HAProxyControl {
                 throw HAProxyControlError(operation: "reload", reason: "HAProxy's master reports the new config failed to load (the previous worker keeps serving)", hint: nil)
             }
             let old = s.pid
-            load(files.config ?? "", into: &s, newWorker: true)
+            load(s.loadsFrom.map { files.file($0) ?? "" } ?? files.config ?? "", into: &s, newWorker: true)
             s.reloads += 1
             return ReloadResult(oldPid: old, newPid: s.pid, seconds: 0)
+        }
+    }
+
+    public func adminSockets() async -> [String]? {
+        state.withLock { $0.masterAnswers ? ($0.sockets ?? [path]) : nil }
+    }
+
+    /// Reloads read `path` instead of the controller's config file.
+    public func loadFrom(_ path: String?) { state.withLock { $0.loadsFrom = path } }
+
+    /// Whether the master CLI answers (a running HAProxy), and the stats sockets it reports
+    /// (nil: `path`).
+    public func setMaster(answers: Bool, sockets: [String]? = nil) {
+        state.withLock { s in
+            s.masterAnswers = answers
+            s.sockets = sockets
         }
     }
 

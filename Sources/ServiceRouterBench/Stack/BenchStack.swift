@@ -68,7 +68,6 @@ final class BenchStack: @unchecked Sendable {
                                                                                      reservedPorts: render.reservedPorts),
                                                              render: render, templates: try TemplateSet(), reloadAlways: c.reloadAlways),
                                           configPath: haproxy.configPath)
-        settings.reloadWhenSocketDown = false
         let reconciler = Reconciler(settings: settings, runtime: haproxy.runtime, control: haproxy.control(logger: logger),
                                     resolver: CachingHostResolver(), logger: logger)
         let client = MarathonClient(endpoints: try MarathonEndpoints(urls: [URL(string: sim.url)!]), requestTimeout: 60,

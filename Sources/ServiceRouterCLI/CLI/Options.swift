@@ -93,6 +93,9 @@ public struct CommonOptions: Sendable {
         if requireGroup && groups.isEmpty {
             throw UsageError("--group is required (marathon-lb's rule); use --group '*' to route every app")
         }
+        if groups.contains(where: { $0.trimmingWhitespace().isEmpty }) {
+            throw UsageError("--group: an empty group matches no app; name a group, or use --group '*' to route every app")
+        }
         let httpPort: Int? = a.has("--dont-bind-http-https") ? nil : try a.int("--http-port", default: 80, range: 1...65535)
         let appIdPort = try a.int("--appid-port", default: 9091, range: 0...65535)
         var stats: RenderOptions.StatsListener?

@@ -85,7 +85,6 @@ enum DemoCommand {
                                                                                      reservedPorts: render.reservedPorts),
                                                              render: render, templates: try TemplateSet()),
                                           configPath: haproxy.configPath)
-        settings.reloadWhenSocketDown = false
         let reconciler = Reconciler(settings: settings, runtime: haproxy.runtime, control: haproxy.control(logger: logger),
                                     resolver: CachingHostResolver(), logger: logger)
         let client = MarathonClient(endpoints: try MarathonEndpoints(urls: [URL(string: sim.url)!]), streamTimeout: 10,

@@ -33,6 +33,7 @@ enum OnceCommand {
         // render and status print to stdout; keep the log quiet unless asked.
         let logger = mode == .once ? opts.logger : Logger.stderr(level: a.has("--log-level") ? opts.logLevel : .warning, format: opts.logFormat)
         // `once` changes HAProxy: one controller per config at a time.
+        if mode == .once && !a.has("--dry") { try await checkMasterSocket(opts, logger: logger) }
         let lock = mode == .once && !a.has("--dry") ? try takeConfigLock(opts, logger: logger) : nil
         defer { withExtendedLifetime(lock) {} }
         let source = try AppsSourceFactory.make(opts, logger: logger)

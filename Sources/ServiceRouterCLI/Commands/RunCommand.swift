@@ -47,10 +47,10 @@ enum RunCommand {
         // Every flag is checked before anything starts (the event stream connects as soon as it exists).
         let listen = try a.string("--listen").map(parseListen)
 
+        try await checkMasterSocket(opts, logger: logger)
         let lock = try takeConfigLock(opts, logger: logger)
         defer { withExtendedLifetime(lock) {} }
         var settings = opts.settings(reloadAlways: a.has("--reload-always"))
-        settings.reloadWhenSocketDown = false
         // No service may take the controller's own listener's port.
         if let (_, port) = listen { settings.pass.routing.reservedPorts.insert(port) }
         let reconciler = Reconciler(settings: settings, runtime: UnixRuntimeSocket(path: opts.socketPath),
@@ -110,6 +110,19 @@ enum RunCommand {
         }
         return (host, port)
     }
+}
+
+/// Refuses a `--master-socket` that is not HAProxy's master CLI (the admin socket given by
+/// mistake would otherwise mean 30 s of silence and a misleading message at the first reload).
+/// A master that does not answer yet is only logged: HAProxy may be starting.
+func checkMasterSocket(_ opts: CommonOptions, logger: Logger) async throws {
+    let control = HAProxyProcessControl(binary: opts.haproxyBinary, method: opts.reloadMethod, logger: logger)
+    guard let problem = await control.masterSocketProblem() else { return }
+    if problem.contains("does not answer (") {
+        logger.warning("HAProxy's master CLI does not answer yet", [("reason", problem)])
+        return
+    }
+    throw UsageError(problem)
 }
 
 /// The lock on the config for the life of a command that changes HAProxy (`run`, `once`); what a

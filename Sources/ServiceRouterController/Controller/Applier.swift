@@ -16,6 +16,9 @@ public enum PassError: Error, Sendable, Equatable, CustomStringConvertible {
     case reloadFailed(String)
     case runtimeUnreachable(String)
     case bindConflict(String)
+    case socketMismatch(String)
+    /// HAProxy reloaded, but its new worker does not run the config just written.
+    case configNotLoaded(String)
 
     public var description: String {
         switch self {
@@ -30,6 +33,8 @@ public enum PassError: Error, Sendable, Equatable, CustomStringConvertible {
         case .reloadFailed(let why): "reload failed: \(why)"
         case .runtimeUnreachable(let why): "runtime commands not applied: \(why)"
         case .bindConflict(let why): "cannot bind: \(why)"
+        case .socketMismatch(let why): why
+        case .configNotLoaded(let why): why
         }
     }
 }
@@ -63,7 +68,7 @@ public struct Applier: Sendable {
     /// Map files of the config (their runtime contents are read back with the servers).
     var mapFiles: [MapFile]
 
-    public func apply(_ plan: PassPlan, reloadWhenSocketDown: Bool, timings: inout PassTimings) async -> ApplyOutcome {
+    public func apply(_ plan: PassPlan, timings: inout PassTimings) async -> ApplyOutcome {
         var lap = time.now()
         func phase(_ keyPath: WritableKeyPath<PassTimings, Double>) {
             let now = time.now()
@@ -91,6 +96,13 @@ public struct Applier: Sendable {
             case .failure(let e): return .failed(e, reasons: [])
             }
         }
+        if case .socketUnusable(let why) = reasons.first, let problem = await socketMismatch(why) {
+            // HAProxy runs, but not with this socket: writing the config would move its admin
+            // socket to a path nothing listens on at the next reload or restart.
+            logger.error("HAProxy runs, but --haproxy-socket is not one of its stats sockets; nothing written, nothing reloaded",
+                         [("reason", problem)])
+            return .failed(.socketMismatch(problem), reasons: [])
+        }
         if let e = writeMapFiles(plan.mapFiles) { return .failed(e, reasons: reasons) }
         let check = await validate(plan.config)
         phase(\.validate)
@@ -99,8 +111,8 @@ public struct Applier: Sendable {
         case .success(let rejection?): return .candidateRejected(rejection, reasons: reasons)
         case .success(nil): break
         }
-        if case .socketUnusable(let why) = reasons.first, !reloadWhenSocketDown {
-            // HAProxy is down or restarting: a restart loads the validated config; never reload blind.
+        if case .socketUnusable(let why) = reasons.first {
+            // HAProxy is down or starting: a start loads the validated config; never reload blind.
             if let e = install() { return .failed(e, reasons: reasons) }
             logger.warning("HAProxy not reachable; config written, will apply when it answers", [("reason", why)])
             return .installedOnly(.socketUnusable(why))
@@ -108,6 +120,18 @@ public struct Applier: Sendable {
         if let e = install() { return .failed(e, reasons: reasons) }
         defer { phase(\.reload) }
         return await reload(reasons)
+    }
+
+    /// When the runtime socket does not answer but HAProxy's master does: the sockets the
+    /// running worker has, and why ours is not usable (nil: HAProxy is down, or unknown).
+    func socketMismatch(_ why: String) async -> String? {
+        guard let sockets = await control.adminSockets() else { return nil }
+        let path = runtime.path
+        if sockets.contains(path) {
+            return "HAProxy listens on \(path) but it does not answer here (\(why)): does this user have access to it (its mode and owner)?"
+        }
+        let listed = sockets.isEmpty ? "none" : sockets.joined(separator: ", ")
+        return "--haproxy-socket \(path) does not answer (\(why)), and the running HAProxy's stats sockets are: \(listed); give one of them as --haproxy-socket"
     }
 
     // MARK: - Binds

@@ -6,9 +6,6 @@ public struct ReconcilerSettings: Sendable {
     public var pass: PassSettings
     public var configPath: String
     public var reloadTimeout: Double = 30
-    /// When HAProxy's runtime socket does not answer: reload anyway (`once`, which may run before
-    /// HAProxy), or only install the validated config and retry later (`run`).
-    public var reloadWhenSocketDown = true
 
     public init(pass: PassSettings, configPath: String) {
         self.pass = pass

@@ -20,6 +20,9 @@ public actor Reconciler {
     public private(set) var identity: HAProxyIdentity?
     /// Runtime changes since the config file was last written.
     public private(set) var fileDirty = false
+    /// A reload onto this structure that the worker did not take (it runs another file), the
+    /// worker it left, and why: not reloaded again until one of them changes.
+    private var reloadDidNotTake: (hash: String, identity: HAProxyIdentity, message: String)?
 
     public init(settings: ReconcilerSettings, runtime: any RuntimeAPI, control: any HAProxyControl, resolver: any HostResolving,
                 logger: Logger, metrics: ControllerMetrics = ControllerMetrics(), files: (any ConfigFiles)? = nil,
@@ -101,7 +104,14 @@ public actor Reconciler {
                 if case .some(let error) = stop { report.error = error; break rounds }
                 continue
             }
-            let outcome = await applier.apply(plan, reloadWhenSocketDown: settings.reloadWhenSocketDown, timings: &report.timings)
+            if plan.needsReload, let stuck = reloadDidNotTake, stuck.hash == plan.config.structureHash,
+               stuck.identity == input.live?.identity {
+                // The last reload onto this structure did not take and nothing changed since:
+                // reloading again would loop.
+                report.error = .configNotLoaded(stuck.message)
+                break rounds
+            }
+            let outcome = await applier.apply(plan, timings: &report.timings)
             if case .failed(.reloadFailed, _) = outcome, let stop = leaveOutBindConflicts(plan, round: round, &leftOut) {
                 // A port taken between the check and the reload: found now, left out, tried again.
                 if case .some(let error) = stop { report.error = error; break rounds }
@@ -133,7 +143,7 @@ public actor Reconciler {
         switch report.error {
         case nil: metrics.synced(at: time.now())
         case .reloadFailed(let why), .bindConflict(let why), .candidateRejected(let why), .installFailed(let why),
-             .validationFailed(let why), .render(let why):
+             .validationFailed(let why), .render(let why), .socketMismatch(let why), .configNotLoaded(let why):
             metrics.degraded(why)
         default: break
         }
@@ -189,6 +199,20 @@ public actor Reconciler {
             report.reloaded = true
             report.configWritten = true
             fileDirty = false
+            if let readBack, readBack.identity.structureHash != plan.config.structureHash {
+                // Reloaded, yet the new worker runs something else: HAProxy was started on another
+                // file than --haproxy-config.
+                let message = "HAProxy reloaded but does not run the config servicerouter wrote to \(settings.configPath) "
+                    + "(its worker reports \(readBack.identity.structureHash.map { "structure \($0)" } ?? "no servicerouter structure")): "
+                    + "is --haproxy-config the file HAProxy was started with (haproxy -f)?"
+                logger.error("HAProxy does not run the written config; no further reload until HAProxy or the config changes", [("reason", message)])
+                reloadDidNotTake = (plan.config.structureHash, readBack.identity, message)
+                report.live = readBack
+                report.error = .configNotLoaded(message)
+                identity = readBack.identity
+                return
+            }
+            reloadDidNotTake = nil
             if let readBack {
                 report.live = readBack
                 identity = readBack.identity

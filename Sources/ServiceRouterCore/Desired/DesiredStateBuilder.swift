@@ -116,8 +116,27 @@ public enum DesiredStateBuilder {
                 diagnostics.append(Diagnostic(.error, .badApp, appId: app.id, "app skipped: \(error)"))
             }
         }
+        if candidates.isEmpty, !apps.isEmpty, !options.groups.contains("*") {
+            diagnostics.append(groupMismatch(apps, groups: options.groups))
+        }
         let resolved = resolveConflicts(candidates, options: options, context: context, diagnostics: &diagnostics)
         return DesiredState(services: resolved.sorted { $0.backend < $1.backend }, diagnostics: diagnostics)
+    }
+
+    /// Marathon has apps, none in the groups asked for: most likely a `--group` typo, which would
+    /// otherwise empty HAProxy without a word.
+    static func groupMismatch(_ apps: [MarathonApp], groups: [String]) -> Diagnostic {
+        var seen = Set<String>()
+        for app in apps {
+            for (key, value) in app.labels where key == "HAPROXY_GROUP" || (key.hasPrefix("HAPROXY_") && key.hasSuffix("_GROUP")) {
+                for g in value.split(separator: ",") { seen.insert(g.trimmingWhitespace()) }
+            }
+        }
+        seen.remove("")
+        let listed = seen.sorted().prefix(10).map { ValidationError.quoted($0) }.joined(separator: ", ")
+        return Diagnostic(.warning, .notInGroup, appId: nil,
+                          "none of Marathon's \(apps.count) app(s) is in --group \(groups.map { ValidationError.quoted($0) }.joined(separator: ", ")): nothing is routed; "
+                          + (seen.isEmpty ? "no app has a HAPROXY_GROUP label" : "groups the apps have: \(listed)\(seen.count > 10 ? ", …" : "")"))
     }
 
     /// Name of the backend (and frontend) of an app's service port, as marathon-lb names it.

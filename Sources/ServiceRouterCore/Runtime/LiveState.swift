@@ -290,6 +290,14 @@ public enum RuntimeReplyParsers {
         return nil
     }
 
+    /// `show cli sockets`: the Unix socket paths (`unix@/path`), in order.
+    public static func cliSockets(_ text: String) -> [String] {
+        text.split(separator: "\n").compactMap { line in
+            guard line.hasPrefix("unix@"), let path = line.dropFirst(5).split(separator: " ").first else { return nil }
+            return String(path)
+        }
+    }
+
     /// The master CLI's `show proc`: the master's reload count and the current workers' pids.
     public struct ProcessList: Sendable, Equatable {
         public var masterPid: Int

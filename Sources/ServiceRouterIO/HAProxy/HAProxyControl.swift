@@ -24,6 +24,9 @@ public protocol HAProxyControl: Sendable {
     func reload(runtime: any RuntimeAPI, timeout: Double) async throws -> ReloadResult
     /// The master's reload counters, when a master socket is known.
     func processList() async throws -> RuntimeReplyParsers.ProcessList?
+    /// The CLI (stats) sockets the current worker listens on, asked through the master (`@1 show
+    /// cli sockets`): nil when there is no master socket or it does not answer.
+    func adminSockets() async -> [String]?
 }
 
 /// `haproxy -c` refused a config; `check` says what and where.
@@ -139,6 +142,27 @@ public struct HAProxyProcessControl: HAProxyControl {
             }
         }
         throw lastError!
+    }
+
+    public func adminSockets() async -> [String]? {
+        guard case .masterSocket(let path) = method,
+              let text = try? await UnixRuntimeSocket(path: path, timeout: 2).raw("@1 show cli sockets") else { return nil }
+        return RuntimeReplyParsers.cliSockets(text)
+    }
+
+    /// What answers on the master socket, when it is not HAProxy's master CLI (e.g. the admin
+    /// socket given as `--master-socket`): a problem to report before anything is done.
+    public func masterSocketProblem() async -> String? {
+        guard case .masterSocket(let path) = method else { return nil }
+        let text: String
+        do { text = try await UnixRuntimeSocket(path: path, timeout: 5).raw("show proc") } catch {
+            return "--master-socket \(path) does not answer (\(error)): is HAProxy running in master-worker mode (haproxy -W -S \(path))?"
+        }
+        if (try? RuntimeReplyParsers.processList(text)) != nil { return nil }
+        if text.contains("Unknown command") {
+            return "--master-socket \(path) answers like HAProxy's admin (stats) socket, not its master CLI: give the path of -S (haproxy -W -S PATH), and the stats socket as --haproxy-socket"
+        }
+        return "--master-socket \(path) does not answer like HAProxy's master CLI (\(ValidationError.quoted(String(text.prefix(80)))))"
     }
 
     public func reload(runtime: any RuntimeAPI, timeout: Double) async throws -> ReloadResult {

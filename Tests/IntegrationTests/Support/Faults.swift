@@ -135,6 +135,7 @@ final class RecordingControl: HAProxyControl, @unchecked Sendable {
         return try await inner.reload(runtime: runtime, timeout: timeout)
     }
     func processList() async throws -> RuntimeReplyParsers.ProcessList? { try await inner.processList() }
+    func adminSockets() async -> [String]? { await inner.adminSockets() }
 }
 
 /// Resolves names from a fixed table only (nothing leaves the machine) and records every name it
@@ -194,7 +195,6 @@ final class ControllerRig: @unchecked Sendable {
         var settings = ReconcilerSettings(pass: PassSettings(
             routing: RoutingOptions(groups: ["external"], healthCheck: o.healthCheck, minSlots: o.minSlots, reservedPorts: render.reservedPorts),
             render: render, templates: try TemplateSet()), configPath: haproxy.configPath)
-        settings.reloadWhenSocketDown = false
         runtime = o.runtime ?? FaultyRuntime(haproxy.runtime)
         reconciler = Reconciler(settings: settings, runtime: runtime, control: haproxy.control(logger: logger),
                                 resolver: CachingHostResolver(), logger: logger, files: o.files)

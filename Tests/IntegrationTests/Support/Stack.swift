@@ -56,7 +56,6 @@ final class Stack: @unchecked Sendable {
         var settings = ReconcilerSettings(pass: PassSettings(
             routing: RoutingOptions(groups: ["external"], healthCheck: o.healthCheck, minSlots: o.minSlots, reservedPorts: render.reservedPorts),
             render: render, templates: try TemplateSet()), configPath: haproxy.configPath)
-        settings.reloadWhenSocketDown = false
         reconciler = Reconciler(settings: settings, runtime: o.runtime?(haproxy) ?? haproxy.runtime, control: haproxy.control(logger: logger),
                                 resolver: CachingHostResolver(), logger: logger, files: o.files?(haproxy))
         let urls = (o.marathonURLs ?? [sim.url]).map { URL(string: $0)! }
