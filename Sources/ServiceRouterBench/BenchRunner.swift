@@ -137,6 +137,8 @@ public enum BenchRunner {
             out.append(Check(kind: .correctness, name: "vhost: reloads", target: "0", measured: String(v.reloads), passed: v.reloads == 0))
             out.append(Check(kind: .correctness, name: "vhost: failed requests on the service port", target: "0",
                              measured: "\(v.failed) of \(v.requests)", passed: v.failed == 0 && v.requests > 0))
+            out.append(Check(kind: .target, name: "vhost: label change → new host routed (median)", target: "≤ 50 ms",
+                             measured: f(v.changeToNewHostRouted.median), passed: v.changeToNewHostRouted.median <= 50))
         }
         if let i = r.idle {
             out.append(Check(kind: .correctness, name: "idle: reloads and full passes", target: "0 / 0",

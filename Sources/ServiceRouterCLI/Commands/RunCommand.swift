@@ -14,6 +14,7 @@ enum RunCommand {
         FlagSpec(["--max-backoff"], .value, value: "SECONDS", help: "upper bound of the reconnect and retry delay", default: "30"),
         FlagSpec(["--resync-interval"], .value, value: "SECONDS", help: "full resync from /v2/apps at least this often", default: "300"),
         FlagSpec(["--haproxy-check-interval"], .value, value: "SECONDS", help: "how often to check that HAProxy was not restarted behind our back", default: "2"),
+        FlagSpec(["--structural-debounce"], .value, value: "SECONDS", help: "how long app-definition and deployment events wait for the rest of their burst before a resync (vhost moves are applied this much later at the least)", default: "0.05"),
         FlagSpec(["--listen"], .value, value: "[ADDR:]PORT", help: "serve /metrics (Prometheus), /healthz and /status here; ADDR defaults to 127.0.0.1 (off by default)"),
         FlagSpec(["--reload-always"], .switchFlag, help: "benchmark baseline: rewrite and reload HAProxy on every change, as reload-based controllers do"),
     ]
@@ -43,6 +44,7 @@ enum RunCommand {
         run.resyncInterval = try a.double("--resync-interval", default: 300, range: 1...86_400)
         run.maxBackoff = try a.double("--max-backoff", default: 30, range: 0.1...3600)
         run.haproxyCheckInterval = try a.double("--haproxy-check-interval", default: 2, range: 0.1...3600)
+        run.structuralDebounce = try a.double("--structural-debounce", default: 0.05, range: 0...60)
         let streamTimeout = try a.double("--stream-timeout", default: 30, range: 0.1...3600)
         // Every flag is checked before anything starts (the event stream connects as soon as it exists).
         let listen = try a.string("--listen").map(parseListen)

@@ -13,6 +13,9 @@ public struct RunSettings: Sendable {
     /// How often HAProxy's identity (pid, start time, loaded structure) is checked, so a restart
     /// behind our back is noticed and the whole state re-applied even when no event arrives.
     public var haproxyCheckInterval: Double = 2
+    /// Structural events (app definitions, deployments) wait this long for more of their burst
+    /// before the snapshot fetch: a vhost move is applied this much after its event at the least.
+    public var structuralDebounce: Double = 0.05
     public init() {}
 }
 
@@ -41,7 +44,7 @@ public final class Controller: Sendable {
                 random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
         self.reconciler = reconciler
         self.source = source
-        self.queue = queue ?? InputQueue(time: time)
+        self.queue = queue ?? InputQueue(debounce: settings.structuralDebounce, time: time)
         self.logger = logger
         self.settings = settings
         self.time = time
