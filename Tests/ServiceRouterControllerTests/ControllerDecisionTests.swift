@@ -156,7 +156,7 @@ import ServiceRouterTestSupport
         await h.stop()
     }
 
-    @Test func aBackendOutgrowingItsSlotsIsSizedFromAFreshSnapshot() async throws {
+    @Test func aBackendOutgrowingItsSlotsGrowsWithDynamicServersSizedFromAFreshSnapshot() async throws {
         let h = try await started([twoTaskApp()])
         let slots = h.haproxy.servers(Self.webBackend).count
         var app = twoTaskApp()
@@ -166,8 +166,28 @@ import ServiceRouterTestSupport
         for t in app.tasks.dropFirst(2) { h.push(statusUpdate(Self.web, t.id, .running, port: t.ports[0])) }
         try await eventually("all twenty served") { h.haproxy.serving(Self.webBackend).count == 20 }
         #expect(h.haproxy.servers(Self.webBackend).count > slots)
-        #expect(h.haproxy.reloads == 2, "one reload for the growth")
+        #expect(h.haproxy.reloads == 1, "the backend grew with dynamic servers, without a reload")
+        #expect(h.haproxy.commandLog.contains { $0.hasPrefix("add server web_10000/s\(slots + 1) ") })
         #expect(h.source.fetches == 2, "the growth is planned from Marathon's instance count")
+        // The config file carries the added slots: a reload or restart keeps them.
+        try await h.waitUntilIdle()
+        h.haproxy.restartFromFiles()
+        #expect(h.haproxy.serving(Self.webBackend).count == 20)
+        await h.stop()
+    }
+
+    @Test func aStickyBackendOutgrowingItsSlotsReloadsOnce() async throws {
+        var sticky = twoTaskApp()
+        sticky.labels["HAPROXY_0_STICKY"] = "true"
+        let h = try await started([sticky])
+        var grown = sticky
+        grown.instances = 20
+        grown.tasks = (1...20).map { MarathonTask(id: "web.\($0)", appId: Self.web, host: "127.0.0.1", ports: [31000 + $0]) }
+        h.source.set([grown])
+        h.push(.resync("scale-up"))
+        try await eventually("all twenty served") { h.haproxy.serving(Self.webBackend).count == 20 }
+        #expect(h.haproxy.reloads == 2, "HAProxy refuses dynamic servers with cookies: one reload grows it")
+        #expect(!h.haproxy.commandLog.contains { $0.hasPrefix("add server") })
         await h.stop()
     }
 

@@ -303,7 +303,7 @@ import Testing
     }
 
     @Test(arguments: [
-        "vhost", "path", "port", "new app", "slot count", "mode", "balance", "bind", "health interval", "template", "stats", "http port",
+        "vhost", "path", "port", "new app", "mode", "balance", "bind", "health interval", "template", "stats", "http port",
     ])
     func hashChangesWithStructure(_ change: String) throws {
         let base = try render(Self.sample)
@@ -316,7 +316,6 @@ import Testing
         case "path": apps[1].labels["HAPROXY_0_PATH"] = "/basket"
         case "port": apps[2].servicePorts = [5433]
         case "new app": apps.append(makeApp("/new", ports: [10010]))
-        case "slot count": minSlots = 3
         case "mode": apps[2].labels["HAPROXY_0_MODE"] = "http"
         case "balance": apps[2].labels["HAPROXY_0_BALANCE"] = "source"
         case "bind": apps[2].labels["HAPROXY_0_BIND_ADDR"] = "127.0.0.1"
@@ -328,6 +327,15 @@ import Testing
         }
         let changed = try render(apps, minSlots: minSlots, options: options, templates: templates)
         #expect(changed.structureHash != base.structureHash)
+    }
+
+    /// How many slots a backend has is not structure: it grows at runtime (dynamic servers) without
+    /// a reload. What a slot line looks like is.
+    @Test func slotCountsAreNotStructureButSlotOptionsAre() throws {
+        let base = try render(Self.sample, minSlots: 2)
+        #expect(try render(Self.sample, minSlots: 5).structureHash == base.structureHash)
+        let templates = try TemplateSet(overrides: ["HAPROXY_BACKEND_SERVER_OPTIONS": "  server {serverName} {host_ipv4}:{port} id {serverId} weight 10{cookieOptions}{healthCheckOptions}{otherOptions}\n"])
+        #expect(try render(Self.sample, minSlots: 2, templates: templates).structureHash != base.structureHash)
     }
 
     @Test func hashChangesWhenWeightsReorderRules() throws {

@@ -27,6 +27,8 @@ public final class InMemoryHAProxy: RuntimeAPI, HAProxyControl {
         var startTime = 1_700_000_000
         var description: String?
         var backends: [(name: String, servers: [Server])] = []
+        /// `balance` of each backend, as loaded.
+        var balance: [String: String] = [:]
         var maps: [String: [MapKeyValue]] = [:]
         var pendingMaps: [String: (version: Int, entries: [MapKeyValue])] = [:]
         var nextMapVersion = 1
@@ -140,6 +142,7 @@ public final class InMemoryHAProxy: RuntimeAPI, HAProxyControl {
         }
         s.description = nil
         s.backends = []
+        s.balance = [:]
         s.maps = [:]
         s.pendingMaps = [:]
         var current: String?
@@ -154,6 +157,7 @@ public final class InMemoryHAProxy: RuntimeAPI, HAProxyControl {
                 }
                 continue
             }
+            if let current, words.first == "balance", words.count >= 2 { s.balance[current] = String(words[1]) }
             if words.first == "description", words.count >= 2 {
                 s.description = words.dropFirst().joined(separator: " ")
             }
@@ -244,6 +248,17 @@ public final class InMemoryHAProxy: RuntimeAPI, HAProxyControl {
             return server(b, name) { v in v.userWeight = w; return "" }
         case let .setCheckPort(b, name, p):
             return server(b, name) { v in v.checkPort = p.value; return "" }
+        case let .addServer(b, name, endpoint, options):
+            guard let bi = s.backends.firstIndex(where: { $0.name == b.text }) else { return "No such backend." }
+            if ["static-rr", "source", "uri"].contains(s.balance[b.text] ?? "roundrobin") {
+                return "Backend must use a dynamic load balancing to support dynamic servers."
+            }
+            if options.tokens.contains("cookie") { return "'cookie' option is not accepted for dynamic server" }
+            if s.backends[bi].servers.contains(where: { $0.name == name.text }) { return "Already exists a server with the same name in backend." }
+            s.backends[bi].servers.append(Server(name: name.text, address: endpoint.ip.text, port: endpoint.port.value, adminFlags: 0x01))
+            return "New server registered."
+        case let .enableHealth(b, name):
+            return server(b, name) { _ in "" }
         case .showMap(let file):
             guard let entries = s.maps[file.path] else { return "Unknown map identifier. Please use #<id> or <file>." }
             return entries.enumerated().map { "0x\(String($0.offset + 0x1000, radix: 16)) \($0.element.key) \($0.element.value)\n" }.joined()

@@ -194,11 +194,21 @@ public actor Reconciler {
             report.configWritten = written
             fileDirty = false
             identity = report.live?.identity
-        case .reloaded(_, let reasons, let readBack):
+        case .reloaded(let result, let reasons, let readBack):
             report.reloadReasons = reasons
             report.reloaded = true
             report.configWritten = true
             fileDirty = false
+            if let readBack, readBack.identity.pid != result.newPid || result.otherReloads > 0
+                || (readBack.identity.structureHash != plan.config.structureHash && !applier.files.holds(plan.config.text)) {
+                // Someone reloaded HAProxy again right after this reload, or replaced the config file:
+                // whatever runs now is not what this pass planned for. Forget the identity: the next
+                // check re-applies.
+                logger.warning("HAProxy was reloaded or its config replaced by someone else right after this reload; re-applying", [
+                    ("worker", String(readBack.identity.pid)), ("other_reloads", String(result.otherReloads))])
+                identity = nil
+                return
+            }
             if let readBack, readBack.identity.structureHash != plan.config.structureHash {
                 // Reloaded, yet the new worker runs something else: HAProxy was started on another
                 // file than --haproxy-config.

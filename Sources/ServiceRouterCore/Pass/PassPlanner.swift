@@ -138,7 +138,11 @@ public struct PassPlanner: Sendable {
         } catch {
             throw PassPlanError(reason: "\(error)")
         }
-        var reload = Self.reloadReasons(slots: slots, input: input, config: config)
+        let growth = Self.dynamicGrowth(slots, desired: desired, config: config)
+        if !growth.commands.isEmpty {
+            slots.commands = Self.ordered(slots.commands + growth.commands)
+        }
+        var reload = Self.reloadReasons(slots: slots, input: input, config: config, cannotGrow: growth.cannotGrow)
         if settings.reloadAlways, reload.isEmpty, !slots.commands.isEmpty {
             reload = [.reloadAlways(changes: slots.commands.count)]
         }
@@ -149,24 +153,74 @@ public struct PassPlanner: Sendable {
     }
 
     /// Why HAProxy cannot take this plan through the runtime API alone (empty: it can).
-    static func reloadReasons(slots: ReconcilePlan, input: PassInput, config: RenderedConfig) -> [ReloadReason] {
+    /// Slot counts are not in the structure hash: a backend that outgrew its slots grows with
+    /// dynamic servers, and reloads only when HAProxy cannot add them (`cannotGrow`).
+    static func reloadReasons(slots: ReconcilePlan, input: PassInput, config: RenderedConfig,
+                              cannotGrow: [ReloadReason] = []) -> [ReloadReason] {
         guard let live = input.live else { return [.socketUnusable(input.socketProblem ?? "no answer")] }
         guard let liveHash = live.identity.structureHash else { return [.foreignConfig] }
-        if liveHash == config.structureHash { return [] }
-        var reasons: [ReloadReason] = []
-        let wanted = Set(slots.backends.map(\.backend))
-        for b in slots.backends where b.structureChanged {
-            if let l = live.servers.backends[b.backend] {
-                reasons.append(.slotsGrew(b.backend, from: l.count, to: b.slotCount))
-            } else {
-                reasons.append(.newBackend(b.backend))
+        var reasons = cannotGrow
+        if liveHash != config.structureHash {
+            let wanted = Set(slots.backends.map(\.backend))
+            for b in slots.backends where b.liveSlotCount == nil { reasons.append(.newBackend(b.backend)) }
+            for name in live.servers.backendOrder where !wanted.contains(name) {
+                reasons.append(.backendRemoved(name))
+            }
+            if reasons.isEmpty { reasons.append(.frontendsChanged) }
+        }
+        return reasons
+    }
+
+    /// Runtime commands that add the slots live backends outgrew (HAProxy 2.6 dynamic servers:
+    /// `add server` with the options of the slot's rendered line, `enable health` when it checks,
+    /// then the slot's state), and the backends that cannot grow so (a sticky cookie, a static
+    /// balance algorithm, a line the runtime API cannot take): those reload.
+    static func dynamicGrowth(_ slots: ReconcilePlan, desired: DesiredState, config: RenderedConfig)
+        -> (commands: [RuntimeCommand], cannotGrow: [ReloadReason]) {
+        var commands: [RuntimeCommand] = []
+        var cannot: [ReloadReason] = []
+        let services = Dictionary(desired.services.map { ($0.backend, $0) }) { a, _ in a }
+        for b in slots.backends where !b.addedSlots.isEmpty {
+            let reason = ReloadReason.slotsGrew(b.backend, from: b.liveSlotCount ?? 0, to: b.slotCount)
+            guard let service = services[b.backend], Self.canGrowAtRuntime(service),
+                  let lines = config.serverLines(backend: b.backend, slots: b.addedSlots) else {
+                cannot.append(reason)
+                continue
+            }
+            var adds: [RuntimeCommand] = []
+            for n in b.addedSlots {
+                guard let line = lines[n], let options = try? ServerOptions(serverLine: line) else {
+                    adds = []
+                    break
+                }
+                let name = SlotPlanner.slotName(n)
+                let task = b.slots[n - 1]
+                adds.append(.addServer(backend: b.backend, server: name, endpoint: task?.endpoint ?? SlotPlanner.placeholder, options: options))
+                if options.checks { adds.append(.enableHealth(backend: b.backend, server: name)) }
+                if let task { adds.append(.setState(backend: b.backend, server: name, state: task.routing == .serve ? .ready : .drain)) }
+            }
+            if adds.isEmpty { cannot.append(reason) } else { commands += adds }
+        }
+        return (commands, cannot)
+    }
+
+    /// HAProxy refuses dynamic servers in backends with a static algorithm and with `cookie`.
+    static func canGrowAtRuntime(_ s: Service) -> Bool {
+        !s.labels.sticky && [.roundrobin, .leastconn, .first, .random].contains(s.labels.balance)
+    }
+
+    /// Commands in the order that keeps traffic off dead tasks longest: frees, new servers,
+    /// new addresses, then the state changes that put slots into service.
+    static func ordered(_ commands: [RuntimeCommand]) -> [RuntimeCommand] {
+        func rank(_ c: RuntimeCommand) -> Int {
+            switch c {
+            case .setState(_, _, .maint): 0
+            case .addServer, .enableHealth: 1
+            case .setAddress: 2
+            default: 3
             }
         }
-        for name in live.servers.backendOrder where !wanted.contains(name) {
-            reasons.append(.backendRemoved(name))
-        }
-        if reasons.isEmpty { reasons.append(.frontendsChanged) }
-        return reasons
+        return commands.enumerated().sorted { (rank($0.element), $0.offset) < (rank($1.element), $1.offset) }.map(\.element)
     }
 
     /// Apps that built without an error of their own: their labels are the good ones now.

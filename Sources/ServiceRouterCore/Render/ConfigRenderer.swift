@@ -252,11 +252,15 @@ public enum ConfigRenderer {
                 return text
             }
             let skeleton = try line(SlotPlanner.placeholder, checkPort: nil, disabled: true)
+            // Only the first slot's free form enters the fingerprint: what a slot line looks like is
+            // structure (its options are set when HAProxy loads it), how many there are is not —
+            // a backend grows at runtime with dynamic servers, without a reload.
+            let fingerprint = n == 1 ? skeleton : ""
             if let d = bp.slots[n - 1] {
                 let checkPort = d.checkPort.map { Endpoint(ip: d.endpoint.ip, port: $0) }
-                out.append(.slot(real: try line(d.endpoint, checkPort: checkPort, disabled: d.routing != .serve), skeleton: skeleton))
+                out.append(.slot(real: try line(d.endpoint, checkPort: checkPort, disabled: d.routing != .serve), skeleton: fingerprint))
             } else {
-                out.append(.slot(real: skeleton, skeleton: skeleton))
+                out.append(.slot(real: skeleton, skeleton: fingerprint))
             }
         }
     }

@@ -106,6 +106,25 @@ public struct RenderedConfig: Sendable, Equatable {
 }
 
 
+extension RenderedConfig {
+    /// The `server sN …` lines of `slots` in `backend`'s section, by slot number (nil when the
+    /// backend is not in the config).
+    public func serverLines(backend: ProxyName, slots: [Int]) -> [Int: String]? {
+        let header = "\nbackend \(backend.text)\n"
+        guard let start = text.range(ofLiteral: header)?.upperBound else { return nil }
+        let wanted = Set(slots)
+        var out: [Int: String] = [:]
+        for line in text[start...].split(separator: "\n", omittingEmptySubsequences: false) {
+            guard line.first == " " || line.first == "\t" else { break }  // the next section
+            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard words.count >= 2, words[0] == "server", let n = SlotPlanner.slotNumber(ProxyName(unchecked: String(words[1]))),
+                  wanted.contains(n) else { continue }
+            out[n] = String(line)
+        }
+        return out
+    }
+}
+
 /// One line of a map file: `key value`.
 public struct MapEntry: Sendable, Equatable, Hashable, Comparable {
     public var key: String

@@ -5,6 +5,10 @@ public enum RuntimeCommand: Sendable, Equatable, Hashable, CustomStringConvertib
     case setState(backend: ProxyName, server: ProxyName, state: LiveServer.Admin)
     case setWeight(backend: ProxyName, server: ProxyName, weight: Int)
     case setCheckPort(backend: ProxyName, server: ProxyName, port: Port)
+    /// A dynamic server (HAProxy 2.6 `add server`): a slot added at runtime when a backend
+    /// outgrows its slots. It starts in maintenance, its checks disabled.
+    case addServer(backend: ProxyName, server: ProxyName, endpoint: Endpoint, options: ServerOptions)
+    case enableHealth(backend: ProxyName, server: ProxyName)
     /// Vhost maps: `show map <file>`, and an atomic replacement (`prepare map` → version N,
     /// `add map @N` per entry, `commit map @N`).
     case showMap(file: MapFile)
@@ -23,6 +27,8 @@ public enum RuntimeCommand: Sendable, Equatable, Hashable, CustomStringConvertib
         case let .setState(b, s, st): "set server \(b)/\(s) state \(st.rawValue)"
         case let .setWeight(b, s, w): "set server \(b)/\(s) weight \(min(max(w, 0), 256))"
         case let .setCheckPort(b, s, p): "set server \(b)/\(s) check-port \(p)"
+        case let .addServer(b, s, e, o): "add server \(b)/\(s) \(e)" + o.tokens.map { " " + $0 }.joined()
+        case let .enableHealth(b, s): "enable health \(b)/\(s)"
         case let .showMap(f): "show map \(f.path)"
         case let .prepareMap(f): "prepare map \(f.path)"
         case let .addMap(v, f, e): "add map @\(v) \(f.path) \(e.key) \(e.value)"
@@ -38,7 +44,8 @@ public enum RuntimeCommand: Sendable, Equatable, Hashable, CustomStringConvertib
 
     public var backend: ProxyName? {
         switch self {
-        case let .setAddress(b, _, _), let .setState(b, _, _), let .setWeight(b, _, _), let .setCheckPort(b, _, _): b
+        case let .setAddress(b, _, _), let .setState(b, _, _), let .setWeight(b, _, _), let .setCheckPort(b, _, _),
+             let .addServer(b, _, _, _), let .enableHealth(b, _): b
         case let .showServersState(b): b
         default: nil
         }
@@ -46,7 +53,7 @@ public enum RuntimeCommand: Sendable, Equatable, Hashable, CustomStringConvertib
 
     public var isMutation: Bool {
         switch self {
-        case .setAddress, .setState, .setWeight, .setCheckPort, .prepareMap, .addMap, .commitMap: true
+        case .setAddress, .setState, .setWeight, .setCheckPort, .addServer, .enableHealth, .prepareMap, .addMap, .commitMap: true
         default: false
         }
     }
@@ -60,8 +67,10 @@ public enum RuntimeCommand: Sendable, Equatable, Hashable, CustomStringConvertib
         case .setAddress:
             if r.contains("changed from") || r.contains("no need to change") { return nil }
             return r.isEmpty ? "no confirmation" : r
-        case .setState, .setWeight, .addMap, .commitMap:
+        case .setState, .setWeight, .addMap, .commitMap, .enableHealth:
             return r.isEmpty ? nil : r
+        case .addServer:
+            return r.hasPrefix("New server registered") ? nil : (r.isEmpty ? "no confirmation" : r)
         case .setCheckPort:
             return r.isEmpty || r.contains("changed from") || r.contains("no need to change") ? nil : r
         case .prepareMap:
@@ -99,6 +108,38 @@ extension RuntimeCommand {
         }
         return out
     }
+}
+
+/// The options of a dynamic server, taken from the slot's rendered `server` line: tokens that
+/// are safe CLI arguments (printable ASCII, no `;`, `#`, quotes or backslash), 60 at most
+/// (HAProxy's CLI takes 64 arguments).
+public struct ServerOptions: Hashable, Sendable {
+    public let tokens: [String]
+
+    public init(tokens: [String]) throws {
+        guard tokens.count <= 60 else {
+            throw ValidationError(field: "server options", value: tokens.joined(separator: " "), reason: "more than 60 words")
+        }
+        for t in tokens {
+            guard !t.isEmpty, t.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != 0x3B && $0 != 0x23 && $0 != 0x22 && $0 != 0x27 && $0 != 0x5C }) else {
+                throw ValidationError(field: "server options", value: t, reason: "not a plain runtime-API argument")
+            }
+        }
+        self.tokens = tokens
+    }
+
+    /// The options of a rendered slot line (`server sN ADDR:PORT opt…`), without `disabled` and
+    /// `enabled` (a dynamic server starts in maintenance; its state is set afterwards).
+    public init(serverLine line: String) throws {
+        let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init)
+        guard words.count >= 3, words[0] == "server" else {
+            throw ValidationError(field: "server line", value: line, reason: "not a server line")
+        }
+        try self.init(tokens: words.dropFirst(3).filter { $0 != "disabled" && $0 != "enabled" })
+    }
+
+    /// Whether the options turn health checks on (they then need `enable health`).
+    public var checks: Bool { tokens.contains("check") }
 }
 
 /// A map file path, safe in a CLI command.

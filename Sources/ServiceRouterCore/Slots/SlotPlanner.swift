@@ -19,6 +19,12 @@ public struct BackendPlan: Sendable, Equatable {
     public var freedSlots: [Int]
     /// The backend exists live with a different slot count (or not at all).
     public var structureChanged: Bool
+    /// Slots beyond the live backend's (it outgrew them), to add at runtime as dynamic servers
+    /// when HAProxy can (their commands come from the pass planner, which has the rendered
+    /// server lines); empty for a backend that is not live.
+    public var addedSlots: [Int] = []
+    /// The live backend's slot count, when it has one.
+    public var liveSlotCount: Int?
 }
 
 public struct ReconcilePlan: Sendable, Equatable {
@@ -225,7 +231,10 @@ public enum SlotPlanner {
                 freed.append(n)
             }
         }
-        return BackendPlan(backend: service.backend, slotCount: count, slots: slots, commands: commands,
-                           freedSlots: freed, structureChanged: liveCount != count)
+        var plan = BackendPlan(backend: service.backend, slotCount: count, slots: slots, commands: commands,
+                               freedSlots: freed, structureChanged: liveCount != count)
+        plan.liveSlotCount = liveCount
+        if let liveCount, count > liveCount { plan.addedSlots = Array((liveCount + 1)...count) }
+        return plan
     }
 }

@@ -48,10 +48,14 @@ public struct ReloadResult: Sendable, Equatable {
     public var oldPid: Int?
     public var newPid: Int
     public var seconds: Double
-    public init(oldPid: Int?, newPid: Int, seconds: Double) {
+    /// Reloads someone else made while this one ran (from the master's counter, when known): the
+    /// worker found may then come from theirs.
+    public var otherReloads: Int
+    public init(oldPid: Int?, newPid: Int, seconds: Double, otherReloads: Int = 0) {
         self.oldPid = oldPid
         self.newPid = newPid
         self.seconds = seconds
+        self.otherReloads = otherReloads
     }
 }
 
@@ -168,7 +172,8 @@ public struct HAProxyProcessControl: HAProxyControl {
     public func reload(runtime: any RuntimeAPI, timeout: Double) async throws -> ReloadResult {
         let started = Monotonic.now()
         let old = try? await runtime.identity()
-        let failedBefore = (try? await processList())?.failedReloads
+        let before = try? await processList()
+        let failedBefore = before?.failedReloads
         switch method {
         case .none:
             throw HAProxyControlError(operation: "reload", reason: "no reload method configured", hint: "pass --master-socket (HAProxy in master-worker mode) or --command")
@@ -197,7 +202,9 @@ public struct HAProxyProcessControl: HAProxyControl {
         var delay = 0.005
         while Monotonic.now() < deadline {
             if let now = try? await runtime.identity(), now.pid != old?.pid || now.startTime != old?.startTime {
-                return ReloadResult(oldPid: old?.pid, newPid: now.pid, seconds: Monotonic.now() - started)
+                var others = 0
+                if let before, let after = try? await processList() { others = max(0, after.reloads - before.reloads - 1) }
+                return ReloadResult(oldPid: old?.pid, newPid: now.pid, seconds: Monotonic.now() - started, otherReloads: others)
             }
             // In master-worker mode a config that passed `haproxy -c` can still fail to load
             // (e.g. "Cannot raise FD limit"); the master counts it, and keeps the old worker.
