@@ -332,8 +332,8 @@ public struct MarathonClient: Sendable {
     }
 
     /// The redacted URL without its query: event stream URLs carry ten `event_type` parameters,
-    /// which only make log lines unreadable.
-    static func brief(_ url: URL) -> String {
+    /// which only make log lines (and the reasons of the passes they start) unreadable.
+    public static func brief(_ url: URL) -> String {
         guard var c = URLComponents(url: url, resolvingAgainstBaseURL: true) else { return url.redacted }
         c.user = nil
         c.password = nil
