@@ -115,7 +115,8 @@ struct ReliabilityTests {
             s.controller.queue.push(.resync("test: Marathon hangs"))
             try await eventually("a fetch that timed out") { s.logs.contains(.error, "cannot fetch apps from Marathon") }
             let failure = try #require(s.logs.all.first { $0.message.contains("cannot fetch apps from Marathon") })
-            #expect(failure.field("reason")?.contains("within the timeout") == true, "\(failure)")
+            // The message names the timeout and the flag that sets it.
+            #expect(failure.field("reason")?.contains("no complete response within 1 s (--marathon-timeout 1)") == true, "\(failure)")
             for _ in 0..<3 {
                 #expect(await s.routed(port: port) == want)
                 await pause(0.3)
