@@ -526,6 +526,10 @@ struct ReliabilityTests {
             try await eventually("the write failed and was retried") { failures() >= 2 }
             let line = try #require(s.logs.all.first { $0.message.contains("HAProxy untouched") && ($0.field("reason") ?? "").contains(errnoText) })
             #expect(line.field("reason")?.contains(s.haproxy.configPath) == true, "\(line)")
+            if code == EROFS {
+                // The directory and the flag that chooses it, not only the one file that failed.
+                #expect(line.field("reason")?.contains("the directory \(s.haproxy.directory) (where --haproxy-config and the vhost maps are written) is not writable") == true, "\(line)")
+            }
             #expect(s.logs.contains(.info, "will retry"))
             #expect(try await s.haproxy.runtime.identity() == identity)
             #expect(try await s.haproxy.runtime.liveState() == live)

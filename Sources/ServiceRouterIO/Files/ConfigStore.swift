@@ -139,7 +139,7 @@ public struct ConfigStore: ConfigFiles {
         let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else {
             let e = SystemError("open", target: file)
-            throw ConfigFileError(path: file, operation: "write", reason: e.description + (e.code == EROFS || e.code == EACCES ? " — is the config directory writable?" : ""))
+            throw ConfigFileError(path: file, operation: "write", reason: e.description + Self.directoryHint(for: file, code: e.code))
         }
         defer { close(fd) }
         _ = fchmod(fd, mode)
@@ -159,6 +159,21 @@ public struct ConfigStore: ConfigFiles {
             let e = SystemError("fsync", target: file)
             _ = unlink(file)
             throw ConfigFileError(path: file, operation: "write", reason: e.description)
+        }
+    }
+
+    /// What to do when a file cannot be created: every file servicerouter writes (the config,
+    /// its candidate, the vhost maps) lives in the directory of `--haproxy-config`, so the
+    /// directory is what must change, not the one file the error happened to hit.
+    static func directoryHint(for file: String, code: Int32) -> String {
+        let dir = file.droppingLastPathComponent.isEmpty ? "." : file.droppingLastPathComponent
+        switch code {
+        case EROFS, EACCES, EPERM:
+            return " — the directory \(dir) (where --haproxy-config and the vhost maps are written) is not writable: make it writable, or point --haproxy-config into a writable directory"
+        case ENOENT, ENOTDIR:
+            return " — the directory \(dir) (where --haproxy-config and the vhost maps are written) does not exist: create it, or point --haproxy-config into an existing directory"
+        default:
+            return ""
         }
     }
 

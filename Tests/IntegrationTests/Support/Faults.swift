@@ -86,7 +86,7 @@ final class FaultyFiles: ConfigFiles, @unchecked Sendable {
     private func check(_ operation: String, _ target: String) throws {
         guard let code = fault.withLock({ $0 }) else { return }
         failures.add(1, ordering: .relaxed)
-        let hint = code == ENOSPC ? " — the disk is full" : " — is the config directory writable?"
+        let hint = code == ENOSPC ? " — the disk is full" : ConfigStore.directoryHint(for: target, code: code)
         throw ConfigFileError(path: target, operation: operation, reason: SystemError("open", target: target, code: code).description + hint)
     }
 
