@@ -5,10 +5,15 @@ import Glibc
 import ServiceRouterCore
 import ServiceRouterIO
 import ServiceRouterController
+import ServiceRouterBuildInfo
 
 /// Entry point of the `servicerouter` executable: picks the command, parses its flags, runs it.
 public enum ServiceRouterMain {
     public static let version = "0.1.0"
+    /// The commit the binary was built from (see BuildInfoPlugin).
+    public static var commit: String { BuildInfo.commit }
+    /// What `--version` prints.
+    public static var versionLine: String { "servicerouter \(version) (commit \(commit))" }
 
     static let commands: [(name: String, summary: String)] = [
         ("once", "one full pass: fetch Marathon, then runtime commands or one validated reload (cron-friendly)"),
@@ -34,10 +39,16 @@ public enum ServiceRouterMain {
             return 2
         }
         let rest = Array(args.dropFirst())
+        // `servicerouter run --version` (any command but sim, whose options are its own): the
+        // version, before any other option is looked at.
+        if first != "sim", commands.contains(where: { $0.name == first }), rest.prefix(while: { $0 != "--" }).contains("--version") {
+            print(versionLine)
+            return 0
+        }
         do {
             switch first {
             case "-h", "--help", "help": print(usage()); return 0
-            case "--version", "version": print("servicerouter \(version)"); return 0
+            case "--version", "version": print(versionLine); return 0
             case "once": return try await OnceCommand.run(rest, mode: .once)
             case "plan": return try await OnceCommand.run(rest, mode: .plan)
             case "render": return try await OnceCommand.run(rest, mode: .render)

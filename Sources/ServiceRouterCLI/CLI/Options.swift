@@ -43,7 +43,10 @@ public enum Flags {
         FlagSpec(["--log-level"], .value, value: "LEVEL", help: "debug, info, warning or error", default: "info"),
         FlagSpec(["--log-format"], .value, value: "FORMAT", help: "text or json", default: "text"),
     ]
-    public static let help: [FlagSpec] = [FlagSpec(["-h", "--help"], .switchFlag, help: "show this help")]
+    public static let help: [FlagSpec] = [
+        FlagSpec(["-h", "--help"], .switchFlag, help: "show this help"),
+        FlagSpec(["--version"], .switchFlag, help: "print the version and the commit it was built from"),
+    ]
 }
 
 /// Options every Marathon-reading, HAProxy-driving command shares, validated.
