@@ -24,6 +24,8 @@ public enum ServiceRouterMain {
         ("socket", "send runtime-API commands to HAProxy and print the replies; `socket servers [BACKEND]` for a slot table"),
         ("templates", "list the config templates, or write their defaults to a directory"),
         ("docs", "print the command-line reference, or regenerate docs/cli.md and docs/templates.md"),
+        ("sse", "marathon-lb's image mode `sse`: the same as run"),
+        ("poll", "marathon-lb's image mode `poll`: the same as once"),
         ("sim", "run the Marathon simulator (for tests, demos and benchmarks)"),
         ("demo", "start HAProxy, the simulator and the controller, and churn tasks under traffic"),
     ]
@@ -54,7 +56,8 @@ public enum ServiceRouterMain {
             case "render": return try await OnceCommand.run(rest, mode: .render)
             case "status": return try await OnceCommand.run(rest, mode: .status)
             case "socket": return try await SocketCommand.run(rest)
-            case "run": return try await RunCommand.run(rest)
+            case "run", "sse": return try await RunCommand.run(rest)
+            case "poll": return try await OnceCommand.run(rest, mode: .once)
             case "templates": return try await TemplatesCommand.run(rest)
             case "docs": return try await DocsCommand.run(rest)
             case "sim": return try await SimCommand.run(rest)

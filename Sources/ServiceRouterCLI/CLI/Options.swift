@@ -6,7 +6,8 @@ import ServiceRouterController
 /// Flag sets shared by the commands (names compatible with marathon-lb where they mean the same).
 public enum Flags {
     public static let marathon: [FlagSpec] = [
-        FlagSpec(["-m", "--marathon"], .multiValue, value: "URL", help: "Marathon URL; several are tried in turn (a standby redirects to the leader)"),
+        FlagSpec(["-m", "--marathon"], .multiValue, value: "URL", help: "Marathon URL; several are tried in turn (a standby redirects to the leader)",
+                 default: "\(CommonOptions.defaultMarathon), marathon-lb's default, unless --apps-json is given"),
         FlagSpec(["--apps-json"], .value, value: "FILE", help: "read a captured /v2/apps?embed=apps.tasks payload instead of asking Marathon"),
         FlagSpec(["--auth-credentials"], .value, value: "USER:PASS", help: "HTTP basic auth for Marathon (never logged)"),
         FlagSpec(["--marathon-auth-credential-file"], .value, value: "FILE", help: "file whose first line is USER:PASS (wins over --auth-credentials)"),
@@ -39,6 +40,24 @@ public enum Flags {
         FlagSpec(["--haproxy-map"], .switchFlag, help: "accepted for marathon-lb compatibility (map routing is the default)"),
         FlagSpec(["--enable-label-templates"], .switchFlag, help: "honour per-app HAPROXY_{n}_<TEMPLATE> labels (arbitrary HAProxy config from whoever deploys an app; off by default)"),
     ]
+    /// marathon-lb flags with no meaning here: accepted, each with one warning saying why it
+    /// changes nothing (its own image passes `--syslog-socket` on every start). `--longhelp`
+    /// prints the help. Values are still checked as marathon-lb checked them.
+    public static let marathonLBIgnored: [FlagSpec] = [
+        FlagSpec(["--syslog-socket"], .value, value: "PATH", help: "marathon-lb's; ignored with a warning (servicerouter logs to standard error)"),
+        FlagSpec(["--max-reload-retries"], .value, value: "N", help: "marathon-lb's; ignored with a warning (a reload is confirmed within --reload-timeout)"),
+        FlagSpec(["--reload-interval"], .value, value: "SECONDS", help: "marathon-lb's; ignored with a warning (a reload is confirmed within --reload-timeout)"),
+        FlagSpec(["--archive-versions"], .value, value: "N", help: "marathon-lb's; ignored with a warning (<config>.last-good and <config>.rejected are kept)"),
+        FlagSpec(["--lru-cache-capacity"], .value, value: "N", help: "marathon-lb's; ignored with a warning (nothing to size)"),
+        FlagSpec(["--skip-config-cleanup"], .switchFlag, help: "marathon-lb's; ignored with a warning (a bad app is always left out alone)"),
+        FlagSpec(["--longhelp"], .switchFlag, help: "marathon-lb's; prints this help and where the long references are"),
+    ]
+    /// marathon-lb flags servicerouter refuses on purpose: exit 2 with what to use instead.
+    public static let marathonLBRefused: [FlagSpec] = [
+        FlagSpec(["--skip-validation"], .switchFlag, help: "marathon-lb's; refused: every candidate config is validated"),
+        FlagSpec(["--dcos-auth-credentials"], .value, value: "JSON", help: "marathon-lb's; refused: DC/OS service accounts are not supported"),
+        FlagSpec(["--group-https-by-vhost"], .switchFlag, help: "marathon-lb's; refused: the HTTPS frontend routes by SNI"),
+    ]
     public static let logging: [FlagSpec] = [
         FlagSpec(["--log-level"], .value, value: "LEVEL", help: "debug, info, warning or error", default: "info"),
         FlagSpec(["--log-format"], .value, value: "FORMAT", help: "text or json", default: "text"),
@@ -67,6 +86,14 @@ public struct CommonOptions: Sendable {
     public var templates: TemplateSet
     public var logLevel: LogLevel
     public var logFormat: LogFormat
+    /// Said once at start-up (`logStartup`): ignored marathon-lb flags, environment that changes
+    /// nothing. Never silent, never fatal.
+    public var warnings: [String] = []
+    /// `--marathon` was not given: marathon-lb's default is used (logged at start-up).
+    public var marathonIsDefault = false
+
+    /// marathon-lb's default Marathon.
+    public static let defaultMarathon = "http://master.mesos:8080"
 
     public static func parse(_ a: ParsedArguments, requireGroup: Bool = true, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> CommonOptions {
         var urls: [URL] = []
@@ -77,9 +104,11 @@ public struct CommonOptions: Sendable {
             urls.append(u)
         }
         let appsJSON = a.string("--apps-json")
-        if urls.isEmpty && appsJSON == nil {
-            urls = [URL(string: "http://master.mesos:8080")!]
+        let marathonIsDefault = urls.isEmpty && appsJSON == nil
+        if marathonIsDefault {
+            urls = [URL(string: defaultMarathon)!]
         }
+        var warnings = try marathonLBWarnings(a)
         var credentials = a.string("--auth-credentials")
         if let file = a.string("--marathon-auth-credential-file") {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
@@ -153,10 +182,50 @@ public struct CommonOptions: Sendable {
             masterSocket: a.string("--master-socket"), reloadCommand: a.string("--command"),
             haproxyBinary: a.string("--haproxy-bin") ?? "haproxy",
             reloadTimeout: try a.double("--reload-timeout", default: 30, range: 1...3600),
-            routing: routing, render: render, templates: templates, logLevel: level, logFormat: format)
+            routing: routing, render: render, templates: templates, logLevel: level, logFormat: format,
+            warnings: warnings, marathonIsDefault: marathonIsDefault)
+    }
+
+    /// One warning per ignored marathon-lb flag given; a refused one, or a value marathon-lb itself
+    /// would have refused, is a usage error.
+    static func marathonLBWarnings(_ a: ParsedArguments) throws -> [String] {
+        if a.has("--skip-validation") {
+            throw UsageError("--skip-validation is not supported: every candidate config is checked with `haproxy -c` before it is installed (a refused one is kept as <config>.rejected and never loaded)")
+        }
+        if a.has("--dcos-auth-credentials") {
+            throw UsageError("--dcos-auth-credentials is not supported (no DC/OS service accounts): use --auth-credentials USER:PASS or --marathon-auth-credential-file FILE")
+        }
+        if a.has("--group-https-by-vhost") {
+            throw UsageError("--group-https-by-vhost is not supported: the one HTTPS frontend (--ssl-certs) picks the certificate and the backend by SNI; drop the flag")
+        }
+        var out: [String] = []
+        let reload = "a reload is validated first, confirmed on the master socket within --reload-timeout, and a failed one is retried on the next change"
+        let ignored: [(flag: String, integer: Bool, why: String)] = [
+            ("--syslog-socket", false, "servicerouter logs to standard error (--log-format text|json, --log-level); HAProxy's own log goes where HAPROXY_HEAD's `log` line says (standard output by default)"),
+            ("--max-reload-retries", true, reload),
+            ("--reload-interval", true, reload),
+            ("--archive-versions", true, "servicerouter keeps the previous config as <config>.last-good and a refused one as <config>.rejected"),
+            ("--lru-cache-capacity", true, "health is remembered per task and DNS answers are cached for 60 s, with no size to tune"),
+            ("--skip-config-cleanup", false, "an app that cannot be rendered, or that `haproxy -c` refuses, is always left out alone while the others go on"),
+        ]
+        for f in ignored where a.has(f.flag) {
+            if f.integer, let v = a.string(f.flag), Int(v.trimmingWhitespace()) == nil {
+                throw UsageError("\(f.flag): expected an integer (as marathon-lb did), got '\(v)'")
+            }
+            out.append("\(f.flag) is marathon-lb's and changes nothing here; ignored: \(f.why)")
+        }
+        return out
     }
 
     public var logger: Logger { Logger.stderr(level: logLevel, format: logFormat) }
+
+    /// The start-up notices: the Marathon default when it is used, then each warning.
+    public func logStartup(_ logger: Logger) {
+        if marathonIsDefault {
+            logger.info("no --marathon given: using marathon-lb's default", [("marathon", Self.defaultMarathon)])
+        }
+        for w in warnings { logger.warning(w) }
+    }
 
     public var reloadMethod: HAProxyProcessControl.ReloadMethod {
         if let m = masterSocket { return .masterSocket(m) }

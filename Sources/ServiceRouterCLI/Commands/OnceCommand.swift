@@ -10,7 +10,8 @@ enum OnceCommand {
     static func specs(_ mode: Mode) -> [FlagSpec] {
         var s = Flags.marathon + Flags.haproxy + Flags.routing + Flags.render + Flags.logging
         if mode == .once { s.append(FlagSpec(["-d", "--dry"], .switchFlag, help: "print the config and the runtime commands; change nothing")) }
-        return s + Flags.help
+        s.append(FlagSpec(["-s", "--sse"], .switchFlag, help: "marathon-lb's event-stream mode: refused here, it is `servicerouter run`"))
+        return s + Flags.marathonLBIgnored + Flags.marathonLBRefused + Flags.help
     }
 
     static func help(_ mode: Mode) -> CommandHelp {
@@ -25,13 +26,18 @@ enum OnceCommand {
 
     static func run(_ args: [String], mode: Mode) async throws -> Int32 {
         let a = try ArgumentParser.parse(args, specs: specs(mode))
-        if a.has("--help") {
+        if a.has("--help") || a.has("--longhelp") {
             printOut(help(mode).text)
+            if a.has("--longhelp") { Console.standardError(longhelpNote) }
             return 0
+        }
+        if a.has("--sse") {
+            throw UsageError("--sse: `\(help(mode).name)` makes one pass; marathon-lb's event-stream mode (--sse) is `servicerouter run` (or `servicerouter sse`)")
         }
         let opts = try CommonOptions.parse(a)
         // render and status print to stdout; keep the log quiet unless asked.
         let logger = mode == .once ? opts.logger : Logger.stderr(level: a.has("--log-level") ? opts.logLevel : .warning, format: opts.logFormat)
+        opts.logStartup(logger)
         let source = try AppsSourceFactory.make(opts, logger: logger)
         let snapshot = try await source.fetchApps()
         let reconciler = Reconciler(settings: opts.settings(), runtime: UnixRuntimeSocket(path: opts.socketPath),
@@ -62,6 +68,9 @@ enum OnceCommand {
         return 0
     }
 }
+
+/// What `--longhelp` (marathon-lb's) adds to the help, on standard error.
+let longhelpNote = "servicerouter: --longhelp is marathon-lb's: the long references are docs/cli.md (every command and flag), docs/labels.md (every HAPROXY_* label) and docs/templates.md (`servicerouter templates` lists the templates)\n"
 
 struct RuntimeError: Error, CustomStringConvertible {
     var description: String
