@@ -164,11 +164,13 @@ public struct CommonOptions: Sendable {
         let routing = RoutingOptions(groups: groups, healthCheck: a.has("--health-check"), strictMode: a.has("--strict-mode"),
                                      minSlots: minSlots, reservedPorts: render.reservedPorts)
         let templates: TemplateSet
+        let loaded = try TemplateOverrides.load(directory: a.string("--templates-dir"), environment: environment)
         do {
-            templates = try TemplateSet(overrides: TemplateOverrides.load(directory: a.string("--templates-dir"), environment: environment))
+            templates = try TemplateSet(overrides: loaded.overrides)
         } catch {
             throw UsageError("\(error)")
         }
+        warnings += loaded.warnings
         guard let level = LogLevel(name: a.string("--log-level") ?? "info") else {
             throw UsageError("--log-level: expected debug, info, warning or error")
         }
@@ -243,28 +245,83 @@ public struct CommonOptions: Sendable {
 
 /// Template overrides from a directory (files named `HAPROXY_<NAME>`) and the environment
 /// (`HAPROXY_<NAME>`, with `\n` for newlines, as marathon-lb reads them). The environment wins,
-/// like marathon-lb.
+/// like marathon-lb. Both sources treat a name alike: a template servicerouter has is loaded; one
+/// of the 11 templates only marathon-lb has is refused, naming it and what replaces it. A file
+/// with any other `HAPROXY_` name is refused (a typo there can only be a mistake); such an
+/// environment variable gets a warning with the closest template name (the environment holds
+/// other things too).
 public enum TemplateOverrides {
-    public static func load(directory: String?, environment: [String: String]) throws -> [String: String] {
-        var out: [String: String] = [:]
+    public struct Loaded: Sendable {
+        public var overrides: [String: String] = [:]
+        public var warnings: [String] = []
+    }
+
+    /// Environment variables marathon-lb (or its image) reads that are not templates.
+    public static let otherEnvironment: Set<String> = [
+        "HAPROXY_GLOBAL_DEFAULT_OPTIONS", "HAPROXY_SSL_CERT", "HAPROXY_SYSCTL_PARAMS", "HAPROXY_SYSCTL_NONSTRICT", "HAPROXY_SYSLOGD",
+        // The official haproxy Docker image's own.
+        "HAPROXY_VERSION", "HAPROXY_URL", "HAPROXY_SHA256",
+    ]
+
+    public static func load(directory: String?, environment: [String: String]) throws -> Loaded {
+        var out = Loaded()
         let known = Set(DefaultTemplates.all.map(\.name))
+        var refused: [String] = []
+        func refuse(_ name: String, from source: String) -> Bool {
+            guard let why = DefaultTemplates.marathonLBOnlyReason(name) else { return false }
+            refused.append("\(name) (\(source)): \(why)")
+            return true
+        }
         if let directory {
             let files: [String]
             do { files = try FileManager.default.contentsOfDirectory(atPath: directory) } catch {
                 throw UsageError("--templates-dir: cannot read \(directory): \(error.foundationDescription)")
             }
             for f in files.sorted() where f.hasPrefix("HAPROXY_") {
-                guard known.contains(f) else { throw UsageError("--templates-dir: unknown template \(f)") }
-                guard let text = try? String(contentsOfFile: directory + "/" + f, encoding: .utf8) else {
-                    throw UsageError("--templates-dir: cannot read \(f)")
+                if refuse(f, from: "file in --templates-dir \(directory)") { continue }
+                guard known.contains(f) else {
+                    let hint = EditDistance.closest(to: f, among: DefaultTemplates.all.map(\.name)).map { " (did you mean \($0)?)" } ?? ""
+                    throw UsageError("--templates-dir: \(directory)/\(f) is not a template servicerouter knows\(hint); `servicerouter templates` lists them")
                 }
-                out[f] = text
+                guard let text = try? String(contentsOfFile: directory + "/" + f, encoding: .utf8) else {
+                    throw UsageError("--templates-dir: cannot read \(directory)/\(f)")
+                }
+                out.overrides[f] = text
             }
         }
-        for name in known {
-            if let v = environment[name], !v.isEmpty { out[name] = v.replacingAll("\\n", with: "\n") }
+        for (name, value) in environment.sorted(by: { $0.key < $1.key }) where name.hasPrefix("HAPROXY_") && !value.isEmpty {
+            if known.contains(name) {
+                out.overrides[name] = value.replacingAll("\\n", with: "\n")
+            } else if refuse(name, from: "environment variable") {
+                continue
+            } else if !otherEnvironment.contains(name), !isCertificateVariable(name) {
+                let hint = EditDistance.closest(to: name, among: DefaultTemplates.all.map(\.name)).map { " (did you mean \($0)?)" } ?? ""
+                out.warnings.append("environment variable \(name) is neither a template nor a setting servicerouter reads; ignored\(hint)")
+            }
+        }
+        if !refused.isEmpty {
+            throw UsageError("templates marathon-lb has and servicerouter does not; remove them: " + refused.joined(separator: "; "))
+        }
+        // marathon-lb's HAPROXY_GLOBAL_DEFAULT_OPTIONS: the default HEAD's `option` lines.
+        if let raw = environment["HAPROXY_GLOBAL_DEFAULT_OPTIONS"], !raw.isEmpty {
+            if out.overrides["HAPROXY_HEAD"] != nil {
+                out.warnings.append("HAPROXY_GLOBAL_DEFAULT_OPTIONS ignored: HAPROXY_HEAD is overridden, and its `option` lines are the ones in force")
+            } else {
+                do {
+                    out.overrides["HAPROXY_HEAD"] = DefaultTemplates.defaultHead(options: try DefaultTemplates.parseDefaultOptions(raw))
+                } catch {
+                    throw UsageError("\(error)")
+                }
+            }
         }
         return out
+    }
+
+    /// `HAPROXY_SSL_CERT0` … `HAPROXY_SSL_CERT100` (marathon-lb's image; read by docker/entrypoint.sh).
+    static func isCertificateVariable(_ name: String) -> Bool {
+        guard name.hasPrefix("HAPROXY_SSL_CERT") else { return false }
+        let n = name.dropFirst("HAPROXY_SSL_CERT".count)
+        return !n.isEmpty && n.allSatisfy(\.isNumber)
     }
 }
 
