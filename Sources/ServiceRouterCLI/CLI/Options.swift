@@ -161,8 +161,9 @@ public struct CommonOptions: Sendable {
             throw UsageError("\(error)")
         }
         let minSlots = try a.int("--min-slots", default: 8, range: 1...10_000)
-        let routing = RoutingOptions(groups: groups, healthCheck: a.has("--health-check"), strictMode: a.has("--strict-mode"),
+        var routing = RoutingOptions(groups: groups, healthCheck: a.has("--health-check"), strictMode: a.has("--strict-mode"),
                                      minSlots: minSlots, reservedPorts: render.reservedPorts)
+        routing.labelTemplates = render.labelTemplates
         let templates: TemplateSet
         let loaded = try TemplateOverrides.load(directory: a.string("--templates-dir"), environment: environment)
         do {

@@ -94,10 +94,36 @@ enum PlanPrinter {
             s += "# reload: yes\n"
             for reason in p.reload { s += "#   because \(reason.message)\n" }
         }
-        for d in p.desired.diagnostics + p.config.diagnostics { s += "# warning: \(d)\n" }
+        s += diagnostics(p.desired.diagnostics + p.config.diagnostics)
         if let previousConfig {
             let diff = LineDiff.unified(old: previousConfig, new: p.config.text, oldName: "current config", newName: "planned config")
             s += diff.isEmpty ? "# config: unchanged\n" : "# config diff\n" + diff
+        }
+        return s
+    }
+
+    /// Every diagnostic, per app (sorted by app id; those about no app first), in the order found:
+    ///
+    ///     # app /web: 2 warnings
+    ///     #   warning: label HAPROXY_0_VHOTS ignored: … (did you mean HAPROXY_0_VHOST?)
+    static func diagnostics(_ all: [Diagnostic]) -> String {
+        guard !all.isEmpty else { return "" }
+        var order: [String?] = []
+        var byApp: [String?: [Diagnostic]] = [:]
+        for d in all {
+            if byApp[d.appId] == nil { order.append(d.appId) }
+            byApp[d.appId, default: []].append(d)
+        }
+        order.sort { ($0 ?? "") < ($1 ?? "") }
+        var s = ""
+        for app in order {
+            let list = byApp[app] ?? []
+            let errors = list.filter { $0.level == .error }.count, warnings = list.count - errors
+            var counts: [String] = []
+            if errors > 0 { counts.append("\(errors) error\(errors == 1 ? "" : "s")") }
+            if warnings > 0 { counts.append("\(warnings) warning\(warnings == 1 ? "" : "s")") }
+            s += "# \(app.map { "app \($0)" } ?? "no app"): \(counts.joined(separator: ", "))\n"
+            for d in list { s += "#   \(d.level == .error ? "error" : d.level == .warning ? "warning" : "info"): \(d.message)\n" }
         }
         return s
     }
