@@ -206,3 +206,21 @@ struct MigrationCLITests {
         #expect(r.stderr.contains("the directory \(dir) (where --haproxy-config and the vhost maps are written) does not exist"), "\(r.stderr)")
     }
 }
+
+/// `servicerouter demo` with its ports chosen: HAProxy routes there, bound to the address given.
+@Suite(.enabled(if: Binary.isBuilt && HAProxyProcess.isAvailable, "servicerouter is not built or haproxy is not on PATH"))
+struct DemoCommandTests {
+    @Test func demoTakesItsServicePortsAndBindAddressFromFlags() async throws {
+        // freePort() hands out increasing ports: skip base + 1, which the api app takes.
+        let base = try freePort()
+        _ = try freePort()
+        let http = try freePort()
+        let r = try await Binary.run(["demo", "--duration", "2", "--plain", "--rate", "5", "--service-port-base", String(base),
+                                      "--http-port", String(http), "--bind-address", "127.0.0.1"], timeout: 120)
+        #expect(r.status == 0 || r.status == 1, "\(r.stderr)")
+        // freePort() ports are free on every address, so the demo keeps them.
+        #expect(r.stdout.contains("routes: /demo/web http://127.0.0.1:\(http) Host: web.demo.local; /demo/api tcp 127.0.0.1:\(base + 1) "
+                                  + "(HAProxy binds 127.0.0.1; web's own service port is \(base))"), "\(r.stdout)")
+        #expect(r.stdout.contains("everything the demo started has been stopped"), "\(r.stderr)")
+    }
+}

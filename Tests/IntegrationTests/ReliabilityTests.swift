@@ -595,7 +595,7 @@ struct ReliabilityTests {
     // MARK: - Helpers
 
     func reconciler(_ h: HAProxyProcess, runtime: any RuntimeAPI, logger: Logger) throws -> Reconciler {
-        let render = RenderOptions(adminSocket: h.socketPath, httpPort: try freePort(), appIdPort: nil, stats: nil, mapDirectory: h.directory)
+        let render = RenderOptions(adminSocket: h.socketPath, httpPort: try freePort(), appIdPort: nil, stats: nil, mapDirectory: h.directory, bindAddress: "127.0.0.1")
         let settings = ReconcilerSettings(pass: PassSettings(routing: RoutingOptions(groups: ["external"], minSlots: 4, reservedPorts: render.reservedPorts),
                                           render: render, templates: try TemplateSet()), configPath: h.configPath)
         return Reconciler(settings: settings, runtime: runtime, control: h.control(logger: logger), resolver: CachingHostResolver(), logger: logger)

@@ -21,6 +21,9 @@ public enum Flags {
         FlagSpec(["-c", "--command"], .value, value: "CMD", help: "shell command that reloads HAProxy (used when --master-socket is not given)"),
         FlagSpec(["--haproxy-bin"], .value, value: "PATH", help: "haproxy binary used for `haproxy -c`", default: "haproxy"),
         FlagSpec(["--reload-timeout"], .value, value: "SECONDS", help: "how long to wait for the new worker after a reload", default: "30"),
+        FlagSpec(["--haproxy-user"], .value, value: "USER", help: "user HAProxy's workers run as (`user` in the config); root keeps them root",
+                 default: "haproxy when servicerouter runs as root and that user exists, else none"),
+        FlagSpec(["--haproxy-group"], .value, value: "GROUP", help: "group HAProxy's workers run as", default: "the user's name when such a group exists, else the user's primary group"),
     ]
     public static let routing: [FlagSpec] = [
         FlagSpec(["--group"], .repeatable, value: "GROUP", help: "route apps whose HAPROXY_GROUP / HAPROXY_{n}_GROUP is GROUP; '*' routes every app (required)"),
@@ -29,11 +32,12 @@ public enum Flags {
         FlagSpec(["--min-slots"], .value, value: "N", help: "smallest number of server slots per backend", default: "8"),
     ]
     public static let render: [FlagSpec] = [
+        FlagSpec(["--bind-address"], .value, value: "ADDR", help: "address of every frontend: shared HTTP/HTTPS, app-id, each service port (HAPROXY_{n}_BIND_ADDR wins) and the stats listener unless --haproxy-stats names one; * or a numeric IP", default: "*"),
         FlagSpec(["--templates-dir"], .value, value: "DIR", help: "directory of template overrides (files named HAPROXY_<NAME>); HAPROXY_<NAME> environment variables also override"),
         FlagSpec(["--http-port"], .value, value: "PORT", help: "port of the shared HTTP (virtual host) frontend", default: "80"),
         FlagSpec(["--appid-port"], .value, value: "PORT", help: "port of the X-Marathon-App-Id frontend; 0 disables it", default: "9091"),
         FlagSpec(["--dont-bind-http-https"], .switchFlag, help: "do not bind the shared HTTP frontend"),
-        FlagSpec(["--haproxy-stats"], .value, value: "ADDR:PORT", help: "HAProxy's stats page and Prometheus exporter (/metrics); 'off' disables it", default: "*:9090"),
+        FlagSpec(["--haproxy-stats"], .value, value: "ADDR:PORT", help: "HAProxy's stats page and Prometheus exporter (/metrics); 'off' disables it", default: "--bind-address:9090"),
         FlagSpec(["--ssl-certs"], .value, value: "FILES", help: "comma-separated PEM files: bind the shared HTTPS frontend (SNI routing) with them"),
         FlagSpec(["--https-port"], .value, value: "PORT", help: "port of the shared HTTPS frontend (with --ssl-certs)", default: "443"),
         FlagSpec(["--vhost-routing"], .value, value: "map|acl", help: "map: vhosts in map files updated at runtime (vhost changes need no reload); acl: marathon-lb's ACL rules", default: "map"),
@@ -125,8 +129,10 @@ public struct CommonOptions: Sendable {
         }
         let httpPort: Int? = a.has("--dont-bind-http-https") ? nil : try a.int("--http-port", default: 80, range: 1...65535)
         let appIdPort = try a.int("--appid-port", default: 9091, range: 0...65535)
+        let bindAddress: String
+        do { bindAddress = try RenderOptions.validateBindAddress(a.string("--bind-address") ?? "*") } catch { throw UsageError("\(error)") }
         var stats: RenderOptions.StatsListener?
-        let statsText = a.string("--haproxy-stats") ?? "*:9090"
+        let statsText = a.string("--haproxy-stats") ?? "\(bindAddress):9090"
         if statsText != "off" {
             guard let colon = statsText.lastIndex(of: ":"), let port = Int(statsText[statsText.index(after: colon)...]),
                   (1...65535).contains(port) else {
@@ -151,9 +157,10 @@ public struct CommonOptions: Sendable {
             throw UsageError("--vhost-routing: expected map or acl")
         }
         let mapDirectory = configPath.droppingLastPathComponent
+        let (workers, workerWarning) = try WorkerIdentityChoice.resolve(user: a.string("--haproxy-user"), group: a.string("--haproxy-group"))
         let render = RenderOptions(adminSocket: socketPath, httpPort: httpPort, appIdPort: appIdPort == 0 ? nil : appIdPort, stats: stats,
                                    https: https, vhostRouting: routingMode, mapDirectory: mapDirectory.isEmpty ? "." : mapDirectory,
-                                   labelTemplates: a.has("--enable-label-templates"))
+                                   labelTemplates: a.has("--enable-label-templates"), bindAddress: bindAddress, workerIdentity: workers)
         do {
             _ = try RenderOptions.validateSocketPath(render.vhostMapPath)
             for cert in https?.certificates ?? [] { _ = try LabelParser.filePath(cert, field: "--ssl-certs") }
@@ -172,6 +179,7 @@ public struct CommonOptions: Sendable {
             throw UsageError("\(error)")
         }
         warnings += loaded.warnings
+        if let workerWarning { warnings.append(workerWarning) }
         guard let level = LogLevel(name: a.string("--log-level") ?? "info") else {
             throw UsageError("--log-level: expected debug, info, warning or error")
         }
