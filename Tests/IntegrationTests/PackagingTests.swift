@@ -602,6 +602,129 @@ extension PackagingTests {
             #expect(!FileManager.default.fileExists(atPath: run.config), "no HAProxy for other commands")
         }
 
+        /// SIGTERM stops HAProxy softly (SIGUSR1): its listeners close, but a request in flight is
+        /// answered, and HAProxy exits once it has been (a SIGTERM to HAProxy would cut it).
+        @Test func sigtermLetsARequestInFlightFinish() async throws {
+            let run = try Run(["run", "--group", "external"])
+            defer { run.finish() }
+            _ = try await run.waitUntilUp()
+            let task = try TaskServer(id: "inflight.1")
+            defer { task.stop() }
+            let port = try freePort()
+            // What servicerouter's first pass would do: a config with a frontend, and a reload.
+            try """
+                global
+                  stats socket \(run.socket) mode 600 level admin expose-fd listeners
+                  hard-stop-after 30s
+                defaults
+                  mode http
+                  timeout connect 3s
+                  timeout client 60s
+                  timeout server 60s
+                  timeout http-request 60s
+                frontend inflight
+                  bind 127.0.0.1:\(port)
+                  default_backend tasks
+                backend tasks
+                  server t1 127.0.0.1:\(task.port)
+
+                """.write(toFile: run.config, atomically: true, encoding: .utf8)
+            let control = HAProxyProcessControl(method: .masterSocket(run.master), logger: .silent)
+            _ = try await control.reload(runtime: UnixRuntimeSocket(path: run.socket), timeout: 30)
+            let list = try #require(try await control.processList())
+            run.haproxyPids = [list.masterPid] + list.workers + list.oldWorkers
+            #expect(try await httpRequest(port: port).body == "inflight.1")
+
+            // A request whose head is not complete yet, then the stop.
+            let connection = try Connection.tcp(host: "127.0.0.1", port: port, timeout: 5)
+            defer { connection.close() }
+            try connection.write("GET / HTTP/1.1\r\nHost: inflight\r\n")
+            kill(run.pid, SIGTERM)
+            try await run.wait("HAProxy stops listening") {
+                (try? Connection.tcp(host: "127.0.0.1", port: port, timeout: 1)).map { $0.close(); return false } ?? true
+            }
+            #expect(run.exited == nil, "HAProxy must wait for the request in flight: \(run.output)")
+            try connection.write("Connection: close\r\n\r\n")
+            let answer = try parseResponse(String(decoding: try connection.readToEnd(timeout: 10), as: UTF8.self))
+            #expect(answer.status == 200 && answer.body == "inflight.1", "the request in flight was cut: \(answer)")
+            let status = try await run.exitStatus(timeout: 40)
+            #expect(status == 0, "\(run.output)")
+            #expect(run.events.contains("TERM"), "servicerouter did not get SIGTERM: \(run.events)")
+            #expect(run.output.contains("stopping servicerouter, and HAProxy softly"))
+            try await run.wait("HAProxy's processes exit") { run.haproxyPids.allSatisfy { !Self.isAlive($0) } }
+        }
+
+        /// marathon-lb's image environment: certificates from HAPROXY_SSL_CERT*, sysctls, the
+        /// templates in the Mesos sandbox, PORTS (not needed, and said so).
+        @Test func marathonLBEnvironmentIsRead() async throws {
+            let env = NSTemporaryDirectory() + "sr-ep-env-\(UUID().uuidString.prefix(8))"
+            defer { try? FileManager.default.removeItem(atPath: env) }
+            for d in ["proc/net/ipv4", "proc/net/core", "sandbox/templates"] {
+                try FileManager.default.createDirectory(atPath: env + "/" + d, withIntermediateDirectories: true)
+            }
+            let run = try Run(["sse", "--group", "external", "--ssl-certs", "/etc/ssl/given.pem"], environment: [
+                "HAPROXY_SSL_CERT": "-----BEGIN CERTIFICATE-----\\nAAAA\\n-----END CERTIFICATE-----",
+                "HAPROXY_SSL_CERT3": "three",
+                "SERVICEROUTER_SSL_CERT_DIR": env + "/certs",
+                "HAPROXY_SYSCTL_PARAMS": "net.ipv4.tcp_tw_reuse=1 net.core.somaxconn=4096",
+                "SERVICEROUTER_PROC_SYS": env + "/proc",
+                "MESOS_SANDBOX": env + "/sandbox",
+                "PORTS": "80,443,9090",
+            ])
+            defer { run.finish() }
+            _ = try await run.waitUntilUp()
+            let args = try #require(run.recordedArguments)
+            #expect(args == ["run", "--group", "external", "--ssl-certs", "/etc/ssl/given.pem,\(env)/certs/cert.pem,\(env)/certs/cert3.pem",
+                             "--haproxy-config", run.config, "--haproxy-socket", run.socket, "--master-socket", run.master,
+                             "--templates-dir", env + "/sandbox/templates"])
+            #expect(try String(contentsOfFile: env + "/certs/cert.pem", encoding: .utf8) == "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+            #expect(try String(contentsOfFile: env + "/certs/cert3.pem", encoding: .utf8) == "three\n")
+            let mode = try FileManager.default.attributesOfItem(atPath: env + "/certs/cert.pem")[.posixPermissions] as? Int
+            #expect(mode == 0o600, "a certificate file holds a private key")
+            #expect(try String(contentsOfFile: env + "/proc/net/ipv4/tcp_tw_reuse", encoding: .utf8) == "1\n")
+            #expect(try String(contentsOfFile: env + "/proc/net/core/somaxconn", encoding: .utf8) == "4096\n")
+            #expect(run.output.contains("PORTS=80,443,9090 is not needed"))
+            _ = try await Packaging.checkRunArguments(Array(args.dropFirst()), "the entrypoint's command with marathon-lb's environment")
+            kill(run.pid, SIGTERM)
+            #expect(try await run.exitStatus() == 0, "\(run.output)")
+        }
+
+        @Test func aSysctlThatCannotBeWrittenStopsUnlessNonStrict() async throws {
+            let env = NSTemporaryDirectory() + "sr-ep-sysctl-\(UUID().uuidString.prefix(8))"
+            try FileManager.default.createDirectory(atPath: env, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: env) }
+            let strict = try Run(["run", "--group", "external"], environment: ["HAPROXY_SYSCTL_PARAMS": "net.no_such.key=1", "SERVICEROUTER_PROC_SYS": env])
+            defer { strict.finish() }
+            #expect(try await strict.exitStatus() == 1, "\(strict.output)")
+            #expect(strict.output.contains("sysctl net.no_such.key=1 failed: cannot write \(env)/net/no_such/key"))
+            #expect(strict.recordedArguments == nil, "servicerouter must not start")
+            let bad = try Run(["run", "--group", "external"], environment: ["HAPROXY_SYSCTL_PARAMS": "net.x=1;reboot", "SERVICEROUTER_PROC_SYS": env])
+            defer { bad.finish() }
+            #expect(try await bad.exitStatus() == 2, "\(bad.output)")
+            let lenient = try Run(["run", "--group", "external"], environment: ["HAPROXY_SYSCTL_PARAMS": "net.no_such.key=1",
+                                                                                "SERVICEROUTER_PROC_SYS": env, "HAPROXY_SYSCTL_NONSTRICT": "1"])
+            defer { lenient.finish() }
+            _ = try await lenient.waitUntilUp()
+            #expect(lenient.output.contains("HAPROXY_SYSCTL_NONSTRICT is set: going on"))
+            kill(lenient.pid, SIGTERM)
+            #expect(try await lenient.exitStatus() == 0, "\(lenient.output)")
+        }
+
+        /// `poll`: HAProxy plus `servicerouter once` every POLL_INTERVAL seconds, as marathon-lb's
+        /// image ran it; SIGTERM stops both.
+        @Test func pollRunsOnceEveryInterval() async throws {
+            let run = try Run(["poll", "--group", "external"], environment: ["FAKE_MODE": "record", "POLL_INTERVAL": "1"])
+            defer { run.finish() }
+            _ = try await run.waitUntilUp()
+            let args = try #require(run.recordedArguments)
+            #expect(args == ["once", "--group", "external", "--haproxy-config", run.config, "--haproxy-socket", run.socket,
+                             "--master-socket", run.master])
+            try await run.wait("a second pass") { run.events.filter { $0.hasPrefix("pid ") }.count >= 2 }
+            kill(run.pid, SIGTERM)
+            #expect(try await run.exitStatus() == 0, "\(run.output)")
+            try await run.wait("HAProxy's processes exit") { run.haproxyPids.allSatisfy { !Self.isAlive($0) } }
+        }
+
         @Test func badSocketPathStopsBeforeHAProxyStarts() async throws {
             let run = try Run(["run", "--group", "external", "--haproxy-socket", "/tmp/not allowed.sock"])
             defer { run.finish() }
