@@ -118,6 +118,27 @@ enum Packaging {
     }
 }
 
+extension Packaging {
+    /// Each service's lines in docker-compose.yml (from `  name:` to the next service), by name.
+    static func composeServiceBlocks() throws -> [String: String] {
+        var out: [String: String] = [:]
+        var service: String?
+        var inServices = false
+        for raw in try text("docker-compose.yml").split(separator: "\n", omittingEmptySubsequences: false) {
+            let line = String(raw)
+            if line == "services:" { inServices = true; continue }
+            if !line.hasPrefix(" ") && !line.isEmpty && !line.hasPrefix("#") { inServices = false; service = nil }
+            guard inServices else { continue }
+            if line.hasPrefix("  "), !line.hasPrefix("   "), line.hasSuffix(":"), !line.contains("#") {
+                service = String(line.dropFirst(2).dropLast())
+                continue
+            }
+            if let service { out[service, default: ""] += line + "\n" }
+        }
+        return out
+    }
+}
+
 /// `swift test --filter PackagingTests` runs both suites below.
 @Suite struct PackagingTests {}
 
@@ -153,9 +174,11 @@ extension PackagingTests {
             let commands = try Packaging.composeCommands()
 
             let real = try #require(commands["servicerouter"], "docker-compose.yml has no servicerouter service with a command")
-            #expect(real == ["run", "--marathon", "http://marathon:8080", "--group", "external", "--health-check"])
+            #expect(real == ["run", "--marathon", "http://marathon.mesos:8080", "--group", "external", "--health-check",
+                             "--listen", "0.0.0.0:9100"])
             let realOptions = try await Packaging.checkRunArguments(Array(real.dropFirst()), "docker-compose.yml servicerouter")
             #expect(realOptions.routing.healthCheck)
+            _ = try RunCommand.parseListen("0.0.0.0:9100")
 
             let routerSim = try #require(commands["servicerouter-sim"])
             #expect(routerSim.first == "run")
@@ -170,6 +193,57 @@ extension PackagingTests {
             #expect(simArguments.group == "external")
             let compose = try Packaging.text("docker-compose.yml")
             #expect(compose.contains("network_mode: \"service:servicerouter-sim\""))
+        }
+
+        /// servicerouter resolves through Mesos-DNS (Docker's DNS forwards to it), so the seed's
+        /// `marathon.mesos` is what it asks for, and Mesos-DNS forwards other names back.
+        @Test func composeResolvesMarathonThroughMesosDNS() async throws {
+            let blocks = try Packaging.composeServiceBlocks()
+            let dnsBlock = try #require(blocks["mesos-dns"])
+            let line = try #require(dnsBlock.split(separator: "\n").first { $0.contains("ipv4_address:") })
+            let address = String(line[line.range(of: "ipv4_address:")!.upperBound...].prefix { $0 != "#" }).trimmingCharacters(in: .whitespaces)
+            #expect(IPAddress.isNumeric(address), "\(line)")
+            let router = try #require(blocks["servicerouter"])
+            #expect(router.contains("    dns: [\(address)]"), "servicerouter's resolver must be Mesos-DNS (\(address))")
+            #expect(router.contains("      mesos-dns:\n        condition: service_started"))
+            let compose = try Packaging.text("docker-compose.yml")
+            let octets = address.split(separator: ".")
+            #expect(compose.contains("        - subnet: \(octets.prefix(3).joined(separator: ".")).0/24"), "Mesos-DNS's address is in the network's subnet")
+            let command = try #require(try Packaging.composeCommands()["servicerouter"])
+            let flag = try #require(command.firstIndex(of: "--marathon"))
+            let url = try #require(URL(string: command[flag + 1]))
+            #expect(url.host?.hasSuffix(".mesos") == true, "the stack must exercise *.mesos names: \(url)")
+            let config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Packaging.path("docker/mesos-dns.json")))) as? [String: Any])
+            #expect(config["domain"] as? String == "mesos")
+            #expect((config["resolvers"] as? [String])?.contains("127.0.0.11") == true, "Mesos-DNS must forward other names to Docker's DNS")
+            #expect(config["externalon"] as? Bool == true)
+        }
+
+        /// One image build per profile; stats and metrics on 127.0.0.1 only; the header's compose
+        /// version is the one `service_completed_successfully` needs.
+        @Test func composeBuildsOnceAndPublishesStatsOnLoopback() throws {
+            let blocks = try Packaging.composeServiceBlocks()
+            let builders = blocks.filter { $0.value.contains("<<: *servicerouter-build") }.map(\.key).sorted()
+            #expect(builders == ["servicerouter", "servicerouter-sim"])
+            for (name, block) in blocks where block.contains("image: servicerouter:local") {
+                #expect(builders.contains(name) || !block.contains("build:"), "\(name) builds the image a second time")
+            }
+            #expect(blocks["marathon-sim"]?.contains("depends_on:\n      - servicerouter-sim") == true)
+            let profileOf: (String) -> String? = { block in
+                block.split(separator: "\n").first { $0.contains("profiles:") }.map(String.init)
+            }
+            #expect(profileOf(blocks["servicerouter"]!) != profileOf(blocks["servicerouter-sim"]!), "one builder per profile")
+            for (name, block) in blocks {
+                for line in block.split(separator: "\n") where line.contains(":9090:9090") || line.contains(":9100:9100") {
+                    #expect(line.contains("\"127.0.0.1:"), "\(name) publishes stats or metrics beyond 127.0.0.1: \(line)")
+                }
+            }
+            let compose = try Packaging.text("docker-compose.yml")
+            if compose.contains("service_completed_successfully") {
+                #expect(compose.contains("docker-compose 1.29+"), "service_completed_successfully needs docker-compose 1.29")
+                #expect(!compose.contains("1.28+"))
+            }
+            #expect(!compose.contains("no --listen flag"), "--listen exists")
         }
 
         @Test func composeBindMountsAndSampleAppExist() throws {
@@ -256,6 +330,9 @@ extension PackagingTests {
             let networks = try #require(json["networks"] as? [[String: String]])
             #expect(networks == [["mode": "host"]])
             #expect(json["requirePorts"] as? Bool == true)
+            // Public agents, as marathon-lb's own app definition; time for HAProxy's soft stop.
+            #expect(json["acceptedResourceRoles"] as? [String] == ["slave_public"])
+            #expect((json["taskKillGracePeriodSeconds"] as? Int ?? 0) >= 30)
         }
 
         /// `Key=value` lines of a unit file with `\` continuations joined, in order.
