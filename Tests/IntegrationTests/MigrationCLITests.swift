@@ -110,6 +110,13 @@ struct MigrationCLITests {
         #expect(r.stdout.contains("(default: http://master.mesos:8080, marathon-lb's default, unless --apps-json is given)"))
     }
 
+    /// Without --marathon (and --apps-json) the default is used, and said at start-up.
+    @Test func theMarathonDefaultIsLoggedWhenUsed() async throws {
+        let r = try await Binary.run(["once", "--group", "external", "--marathon-timeout", "2"] + Self.noSocket, timeout: 120)
+        #expect(r.status == 1, "nothing answers at master.mesos here: \(r.stderr)")
+        #expect(r.stderr.contains("INFO no --marathon given: using marathon-lb's default marathon=http://master.mesos:8080"), "\(r.stderr)")
+    }
+
     // MARK: - templates: the environment and --templates-dir alike
 
     static let marathonLBOnly = DefaultTemplates.marathonLBOnly.map(\.name)
