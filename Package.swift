@@ -26,8 +26,12 @@ let package = Package(
         // them, event mapping, metrics and the status endpoint. Core ← IO ← controller: it knows
         // no command and no simulator.
         .target(name: "ServiceRouterController", dependencies: ["ServiceRouterCore", "ServiceRouterIO"]),
+        // The commit the build comes from, for `--version` (written before every build by the plugin).
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool()),
+        .target(name: "ServiceRouterBuildInfo", plugins: ["BuildInfoPlugin"]),
         // The commands (once, plan, render, run, socket, status, demo, sim) and their options.
-        .target(name: "ServiceRouterCLI", dependencies: ["ServiceRouterController", "ServiceRouterCore", "ServiceRouterIO", "MarathonSimulator"]),
+        .target(name: "ServiceRouterCLI", dependencies: ["ServiceRouterController", "ServiceRouterCore", "ServiceRouterIO", "MarathonSimulator",
+                                                      "ServiceRouterBuildInfo"]),
         // Thin executable: arguments -> wiring.
         .executableTarget(name: "servicerouter", dependencies: ["ServiceRouterCLI", "ServiceRouterIO"]),
         // Benchmarks (real HAProxy, the simulator, real task listeners): the scenarios live in a

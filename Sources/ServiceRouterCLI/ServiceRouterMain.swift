@@ -5,10 +5,15 @@ import Glibc
 import ServiceRouterCore
 import ServiceRouterIO
 import ServiceRouterController
+import ServiceRouterBuildInfo
 
 /// Entry point of the `servicerouter` executable: picks the command, parses its flags, runs it.
 public enum ServiceRouterMain {
     public static let version = "0.1.0"
+    /// The commit the binary was built from (see BuildInfoPlugin).
+    public static var commit: String { BuildInfo.commit }
+    /// What `--version` prints.
+    public static var versionLine: String { "servicerouter \(version) (commit \(commit))" }
 
     static let commands: [(name: String, summary: String)] = [
         ("once", "one full pass: fetch Marathon, then runtime commands or one validated reload (cron-friendly)"),
@@ -19,6 +24,8 @@ public enum ServiceRouterMain {
         ("socket", "send runtime-API commands to HAProxy and print the replies; `socket servers [BACKEND]` for a slot table"),
         ("templates", "list the config templates, or write their defaults to a directory"),
         ("docs", "print the command-line reference, or regenerate docs/cli.md and docs/templates.md"),
+        ("sse", "marathon-lb's image mode `sse`: the same as run"),
+        ("poll", "marathon-lb's image mode `poll`: the same as once"),
         ("sim", "run the Marathon simulator (for tests, demos and benchmarks)"),
         ("demo", "start HAProxy, the simulator and the controller, and churn tasks under traffic"),
     ]
@@ -34,16 +41,23 @@ public enum ServiceRouterMain {
             return 2
         }
         let rest = Array(args.dropFirst())
+        // `servicerouter run --version` (any command but sim, whose options are its own): the
+        // version, before any other option is looked at.
+        if first != "sim", commands.contains(where: { $0.name == first }), rest.prefix(while: { $0 != "--" }).contains("--version") {
+            print(versionLine)
+            return 0
+        }
         do {
             switch first {
             case "-h", "--help", "help": print(usage()); return 0
-            case "--version", "version": print("servicerouter \(version)"); return 0
+            case "--version", "version": print(versionLine); return 0
             case "once": return try await OnceCommand.run(rest, mode: .once)
             case "plan": return try await OnceCommand.run(rest, mode: .plan)
             case "render": return try await OnceCommand.run(rest, mode: .render)
             case "status": return try await OnceCommand.run(rest, mode: .status)
             case "socket": return try await SocketCommand.run(rest)
-            case "run": return try await RunCommand.run(rest)
+            case "run", "sse": return try await RunCommand.run(rest)
+            case "poll": return try await OnceCommand.run(rest, mode: .once)
             case "templates": return try await TemplatesCommand.run(rest)
             case "docs": return try await DocsCommand.run(rest)
             case "sim": return try await SimCommand.run(rest)

@@ -254,7 +254,7 @@ struct BadInputTests {
         try await withCleanup {
             let ok = try TaskServer(id: "ok.1"), odd = try TaskServer(id: "odd"), named = try TaskServer(id: "named"), later = try TaskServer(id: "later")
             let port = try freePort()
-            let render = RenderOptions(adminSocket: h.socketPath, httpPort: try freePort(), appIdPort: nil, stats: nil, mapDirectory: h.directory)
+            let render = RenderOptions(adminSocket: h.socketPath, httpPort: try freePort(), appIdPort: nil, stats: nil, mapDirectory: h.directory, bindAddress: "127.0.0.1")
             let settings = ReconcilerSettings(pass: PassSettings(routing: RoutingOptions(groups: ["external"], minSlots: 4, reservedPorts: render.reservedPorts),
                                               render: render, templates: try TemplateSet()), configPath: h.configPath)
             let r = Reconciler(settings: settings, runtime: runtime, control: control, resolver: resolver, logger: Logger(minimum: .debug, sink: logs))

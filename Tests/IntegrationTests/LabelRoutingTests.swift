@@ -29,7 +29,7 @@ struct LabelRoutingTests {
             httpsPort = https
             let render = RenderOptions(adminSocket: haproxy.socketPath, httpPort: httpPort, appIdPort: appIdPort, stats: nil,
                                        https: certificate.map { .init(port: https!, certificates: [$0]) },
-                                       vhostRouting: acl ? .acl : .map, mapDirectory: haproxy.directory, labelTemplates: labelTemplates)
+                                       vhostRouting: acl ? .acl : .map, mapDirectory: haproxy.directory, labelTemplates: labelTemplates, bindAddress: "127.0.0.1")
             let settings = ReconcilerSettings(pass: PassSettings(
                 routing: RoutingOptions(groups: ["external"], strictMode: strict, minSlots: 4, reservedPorts: render.reservedPorts),
                 render: render, templates: try TemplateSet()), configPath: haproxy.configPath)
@@ -91,6 +91,26 @@ struct LabelRoutingTests {
             #expect(try await httpRequest(port: r.httpPort, path: "/api/orders", host: "shop.example.com").body == "api.1")
             #expect(try await httpRequest(port: r.httpPort, path: "/", host: "shop.example.com").body == "site.1")
             #expect(try await httpRequest(port: r.httpPort, path: "/basket", host: "shop.example.com").body == "site.1")
+        }
+    }
+
+    /// `--bind-address 127.0.0.1` (this router's): the shared frontend and a service port answer on
+    /// 127.0.0.1 only; `HAPROXY_{n}_BIND_ADDR=*` still wins for its port.
+    @Test func bindAddressFlagAndTheLabelThatWinsOverIt() async throws {
+        try await withRouter { r in
+            let t = try TaskServer(id: "b.1")
+            let flagPort = try freePort(), labelPort = try freePort()
+            try await r.apply([app("/b/flag", port: flagPort, [t], labels: ["HAPROXY_0_VHOST": "b.example.com"]),
+                               app("/b/label", port: labelPort, [t], labels: ["HAPROXY_0_BIND_ADDR": "*"])])
+            #expect(try await httpRequest(port: flagPort).body == "b.1")
+            #expect(try await httpRequest(port: r.httpPort, host: "b.example.com").body == "b.1")
+            await #expect(throws: (any Error).self, "the service port is bound to 127.0.0.1 only") {
+                _ = try await httpRequest(port: flagPort, address: "127.0.0.2")
+            }
+            await #expect(throws: (any Error).self, "the shared frontend is bound to 127.0.0.1 only") {
+                _ = try await httpRequest(port: r.httpPort, host: "b.example.com", address: "127.0.0.2")
+            }
+            #expect(try await httpRequest(port: labelPort, address: "127.0.0.2").body == "b.1", "HAPROXY_0_BIND_ADDR=* wins")
         }
     }
 

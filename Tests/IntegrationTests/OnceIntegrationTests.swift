@@ -11,7 +11,7 @@ import ServiceRouterTestSupport
 @Suite(.enabled(if: HAProxyHarness.isAvailable, "haproxy is not on PATH (.ci/run installs it)"))
 struct OnceIntegrationTests {
     func reconciler(_ h: HAProxyHarness, httpPort: Int, minSlots: Int = 4, logger: Logger = .silent) throws -> Reconciler {
-        let render = RenderOptions(adminSocket: h.socketPath, httpPort: httpPort, appIdPort: nil, stats: nil)
+        let render = RenderOptions(adminSocket: h.socketPath, httpPort: httpPort, appIdPort: nil, stats: nil, bindAddress: "127.0.0.1")
         let settings = ReconcilerSettings(pass: PassSettings(
             routing: RoutingOptions(groups: ["external"], minSlots: minSlots, reservedPorts: render.reservedPorts),
             render: render, templates: try TemplateSet()), configPath: h.configPath)
@@ -169,7 +169,7 @@ struct FixtureConfigTests {
         let dir = NSTemporaryDirectory() + "sr-fixture-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let render = RenderOptions(adminSocket: dir + "/admin.sock", stats: .init(address: "127.0.0.1", port: 9090))
+        let render = RenderOptions(adminSocket: dir + "/admin.sock", stats: .init(address: "127.0.0.1", port: 9090), bindAddress: "127.0.0.1")
         let desired = DesiredStateBuilder.build(apps: apps, options: RoutingOptions(groups: ["*"], reservedPorts: render.reservedPorts))
         let plan = SlotPlanner.plan(desired: desired, live: LiveState())
         let config = try ConfigRenderer.render(desired: desired, plan: plan, templates: TemplateSet(), options: render)

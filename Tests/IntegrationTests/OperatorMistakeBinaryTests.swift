@@ -67,7 +67,7 @@ struct OperatorMistakeBinaryTests {
         var args = try flags(h, apps: file)
         args[args.firstIndex(of: "external")!] = "externl"
         let plan = try await Binary.run(["plan"] + args)
-        #expect(plan.stdout.contains("# warning: none of Marathon's 1 app(s) is in --group \"externl\""), "\(plan.stdout)")
+        #expect(plan.stdout.contains("warning: none of Marathon's 1 app(s) is in --group \"externl\""), "\(plan.stdout)")
         let once = try await Binary.run(["once"] + args)
         #expect(once.stderr.contains("none of Marathon's 1 app(s) is in --group"), "\(once.stderr)")
         args[args.firstIndex(of: "externl")!] = ""

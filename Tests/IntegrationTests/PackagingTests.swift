@@ -118,6 +118,27 @@ enum Packaging {
     }
 }
 
+extension Packaging {
+    /// Each service's lines in docker-compose.yml (from `  name:` to the next service), by name.
+    static func composeServiceBlocks() throws -> [String: String] {
+        var out: [String: String] = [:]
+        var service: String?
+        var inServices = false
+        for raw in try text("docker-compose.yml").split(separator: "\n", omittingEmptySubsequences: false) {
+            let line = String(raw)
+            if line == "services:" { inServices = true; continue }
+            if !line.hasPrefix(" ") && !line.isEmpty && !line.hasPrefix("#") { inServices = false; service = nil }
+            guard inServices else { continue }
+            if line.hasPrefix("  "), !line.hasPrefix("   "), line.hasSuffix(":"), !line.contains("#") {
+                service = String(line.dropFirst(2).dropLast())
+                continue
+            }
+            if let service { out[service, default: ""] += line + "\n" }
+        }
+        return out
+    }
+}
+
 /// `swift test --filter PackagingTests` runs both suites below.
 @Suite struct PackagingTests {}
 
@@ -153,9 +174,11 @@ extension PackagingTests {
             let commands = try Packaging.composeCommands()
 
             let real = try #require(commands["servicerouter"], "docker-compose.yml has no servicerouter service with a command")
-            #expect(real == ["run", "--marathon", "http://marathon:8080", "--group", "external", "--health-check"])
+            #expect(real == ["run", "--marathon", "http://marathon.mesos:8080", "--group", "external", "--health-check",
+                             "--listen", "0.0.0.0:9100"])
             let realOptions = try await Packaging.checkRunArguments(Array(real.dropFirst()), "docker-compose.yml servicerouter")
             #expect(realOptions.routing.healthCheck)
+            _ = try RunCommand.parseListen("0.0.0.0:9100")
 
             let routerSim = try #require(commands["servicerouter-sim"])
             #expect(routerSim.first == "run")
@@ -170,6 +193,57 @@ extension PackagingTests {
             #expect(simArguments.group == "external")
             let compose = try Packaging.text("docker-compose.yml")
             #expect(compose.contains("network_mode: \"service:servicerouter-sim\""))
+        }
+
+        /// servicerouter resolves through Mesos-DNS (Docker's DNS forwards to it), so the seed's
+        /// `marathon.mesos` is what it asks for, and Mesos-DNS forwards other names back.
+        @Test func composeResolvesMarathonThroughMesosDNS() async throws {
+            let blocks = try Packaging.composeServiceBlocks()
+            let dnsBlock = try #require(blocks["mesos-dns"])
+            let line = try #require(dnsBlock.split(separator: "\n").first { $0.contains("ipv4_address:") })
+            let address = String(line[line.range(of: "ipv4_address:")!.upperBound...].prefix { $0 != "#" }).trimmingCharacters(in: .whitespaces)
+            #expect(IPAddress.isNumeric(address), "\(line)")
+            let router = try #require(blocks["servicerouter"])
+            #expect(router.contains("    dns: [\(address)]"), "servicerouter's resolver must be Mesos-DNS (\(address))")
+            #expect(router.contains("      mesos-dns:\n        condition: service_started"))
+            let compose = try Packaging.text("docker-compose.yml")
+            let octets = address.split(separator: ".")
+            #expect(compose.contains("        - subnet: \(octets.prefix(3).joined(separator: ".")).0/24"), "Mesos-DNS's address is in the network's subnet")
+            let command = try #require(try Packaging.composeCommands()["servicerouter"])
+            let flag = try #require(command.firstIndex(of: "--marathon"))
+            let url = try #require(URL(string: command[flag + 1]))
+            #expect(url.host?.hasSuffix(".mesos") == true, "the stack must exercise *.mesos names: \(url)")
+            let config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Packaging.path("docker/mesos-dns.json")))) as? [String: Any])
+            #expect(config["domain"] as? String == "mesos")
+            #expect((config["resolvers"] as? [String])?.contains("127.0.0.11") == true, "Mesos-DNS must forward other names to Docker's DNS")
+            #expect(config["externalon"] as? Bool == true)
+        }
+
+        /// One image build per profile; stats and metrics on 127.0.0.1 only; the header's compose
+        /// version is the one `service_completed_successfully` needs.
+        @Test func composeBuildsOnceAndPublishesStatsOnLoopback() throws {
+            let blocks = try Packaging.composeServiceBlocks()
+            let builders = blocks.filter { $0.value.contains("<<: *servicerouter-build") }.map(\.key).sorted()
+            #expect(builders == ["servicerouter", "servicerouter-sim"])
+            for (name, block) in blocks where block.contains("image: servicerouter:local") {
+                #expect(builders.contains(name) || !block.contains("build:"), "\(name) builds the image a second time")
+            }
+            #expect(blocks["marathon-sim"]?.contains("depends_on:\n      - servicerouter-sim") == true)
+            let profileOf: (String) -> String? = { block in
+                block.split(separator: "\n").first { $0.contains("profiles:") }.map(String.init)
+            }
+            #expect(profileOf(blocks["servicerouter"]!) != profileOf(blocks["servicerouter-sim"]!), "one builder per profile")
+            for (name, block) in blocks {
+                for line in block.split(separator: "\n") where line.contains(":9090:9090") || line.contains(":9100:9100") {
+                    #expect(line.contains("\"127.0.0.1:"), "\(name) publishes stats or metrics beyond 127.0.0.1: \(line)")
+                }
+            }
+            let compose = try Packaging.text("docker-compose.yml")
+            if compose.contains("service_completed_successfully") {
+                #expect(compose.contains("docker-compose 1.29+"), "service_completed_successfully needs docker-compose 1.29")
+                #expect(!compose.contains("1.28+"))
+            }
+            #expect(!compose.contains("no --listen flag"), "--listen exists")
         }
 
         @Test func composeBindMountsAndSampleAppExist() throws {
@@ -256,6 +330,9 @@ extension PackagingTests {
             let networks = try #require(json["networks"] as? [[String: String]])
             #expect(networks == [["mode": "host"]])
             #expect(json["requirePorts"] as? Bool == true)
+            // Public agents, as marathon-lb's own app definition; time for HAProxy's soft stop.
+            #expect(json["acceptedResourceRoles"] as? [String] == ["slave_public"])
+            #expect((json["taskKillGracePeriodSeconds"] as? Int ?? 0) >= 30)
         }
 
         /// `Key=value` lines of a unit file with `\` continuations joined, in order.
@@ -600,6 +677,129 @@ extension PackagingTests {
             #expect(run.recordedArguments == ["templates", "--write", "/nonexistent/templates"])
             #expect(run.events.first == "pid \(run.pid)", "the entrypoint must exec servicerouter, not run it as a child")
             #expect(!FileManager.default.fileExists(atPath: run.config), "no HAProxy for other commands")
+        }
+
+        /// SIGTERM stops HAProxy softly (SIGUSR1): its listeners close, but a request in flight is
+        /// answered, and HAProxy exits once it has been (a SIGTERM to HAProxy would cut it).
+        @Test func sigtermLetsARequestInFlightFinish() async throws {
+            let run = try Run(["run", "--group", "external"])
+            defer { run.finish() }
+            _ = try await run.waitUntilUp()
+            let task = try TaskServer(id: "inflight.1")
+            defer { task.stop() }
+            let port = try freePort()
+            // What servicerouter's first pass would do: a config with a frontend, and a reload.
+            try """
+                global
+                  stats socket \(run.socket) mode 600 level admin expose-fd listeners
+                  hard-stop-after 30s
+                defaults
+                  mode http
+                  timeout connect 3s
+                  timeout client 60s
+                  timeout server 60s
+                  timeout http-request 60s
+                frontend inflight
+                  bind 127.0.0.1:\(port)
+                  default_backend tasks
+                backend tasks
+                  server t1 127.0.0.1:\(task.port)
+
+                """.write(toFile: run.config, atomically: true, encoding: .utf8)
+            let control = HAProxyProcessControl(method: .masterSocket(run.master), logger: .silent)
+            _ = try await control.reload(runtime: UnixRuntimeSocket(path: run.socket), timeout: 30)
+            let list = try #require(try await control.processList())
+            run.haproxyPids = [list.masterPid] + list.workers + list.oldWorkers
+            #expect(try await httpRequest(port: port).body == "inflight.1")
+
+            // A request whose head is not complete yet, then the stop.
+            let connection = try Connection.tcp(host: "127.0.0.1", port: port, timeout: 5)
+            defer { connection.close() }
+            try connection.write("GET / HTTP/1.1\r\nHost: inflight\r\n")
+            kill(run.pid, SIGTERM)
+            try await run.wait("HAProxy stops listening") {
+                (try? Connection.tcp(host: "127.0.0.1", port: port, timeout: 1)).map { $0.close(); return false } ?? true
+            }
+            #expect(run.exited == nil, "HAProxy must wait for the request in flight: \(run.output)")
+            try connection.write("Connection: close\r\n\r\n")
+            let answer = try parseResponse(String(decoding: try connection.readToEnd(timeout: 10), as: UTF8.self))
+            #expect(answer.status == 200 && answer.body == "inflight.1", "the request in flight was cut: \(answer)")
+            let status = try await run.exitStatus(timeout: 40)
+            #expect(status == 0, "\(run.output)")
+            #expect(run.events.contains("TERM"), "servicerouter did not get SIGTERM: \(run.events)")
+            #expect(run.output.contains("stopping servicerouter, and HAProxy softly"))
+            try await run.wait("HAProxy's processes exit") { run.haproxyPids.allSatisfy { !Self.isAlive($0) } }
+        }
+
+        /// marathon-lb's image environment: certificates from HAPROXY_SSL_CERT*, sysctls, the
+        /// templates in the Mesos sandbox, PORTS (not needed, and said so).
+        @Test func marathonLBEnvironmentIsRead() async throws {
+            let env = NSTemporaryDirectory() + "sr-ep-env-\(UUID().uuidString.prefix(8))"
+            defer { try? FileManager.default.removeItem(atPath: env) }
+            for d in ["proc/net/ipv4", "proc/net/core", "sandbox/templates"] {
+                try FileManager.default.createDirectory(atPath: env + "/" + d, withIntermediateDirectories: true)
+            }
+            let run = try Run(["sse", "--group", "external", "--ssl-certs", "/etc/ssl/given.pem"], environment: [
+                "HAPROXY_SSL_CERT": "-----BEGIN CERTIFICATE-----\\nAAAA\\n-----END CERTIFICATE-----",
+                "HAPROXY_SSL_CERT3": "three",
+                "SERVICEROUTER_SSL_CERT_DIR": env + "/certs",
+                "HAPROXY_SYSCTL_PARAMS": "net.ipv4.tcp_tw_reuse=1 net.core.somaxconn=4096",
+                "SERVICEROUTER_PROC_SYS": env + "/proc",
+                "MESOS_SANDBOX": env + "/sandbox",
+                "PORTS": "80,443,9090",
+            ])
+            defer { run.finish() }
+            _ = try await run.waitUntilUp()
+            let args = try #require(run.recordedArguments)
+            #expect(args == ["run", "--group", "external", "--ssl-certs", "/etc/ssl/given.pem,\(env)/certs/cert.pem,\(env)/certs/cert3.pem",
+                             "--haproxy-config", run.config, "--haproxy-socket", run.socket, "--master-socket", run.master,
+                             "--templates-dir", env + "/sandbox/templates"])
+            #expect(try String(contentsOfFile: env + "/certs/cert.pem", encoding: .utf8) == "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+            #expect(try String(contentsOfFile: env + "/certs/cert3.pem", encoding: .utf8) == "three\n")
+            let mode = try FileManager.default.attributesOfItem(atPath: env + "/certs/cert.pem")[.posixPermissions] as? Int
+            #expect(mode == 0o600, "a certificate file holds a private key")
+            #expect(try String(contentsOfFile: env + "/proc/net/ipv4/tcp_tw_reuse", encoding: .utf8) == "1\n")
+            #expect(try String(contentsOfFile: env + "/proc/net/core/somaxconn", encoding: .utf8) == "4096\n")
+            #expect(run.output.contains("PORTS=80,443,9090 is not needed"))
+            _ = try await Packaging.checkRunArguments(Array(args.dropFirst()), "the entrypoint's command with marathon-lb's environment")
+            kill(run.pid, SIGTERM)
+            #expect(try await run.exitStatus() == 0, "\(run.output)")
+        }
+
+        @Test func aSysctlThatCannotBeWrittenStopsUnlessNonStrict() async throws {
+            let env = NSTemporaryDirectory() + "sr-ep-sysctl-\(UUID().uuidString.prefix(8))"
+            try FileManager.default.createDirectory(atPath: env, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: env) }
+            let strict = try Run(["run", "--group", "external"], environment: ["HAPROXY_SYSCTL_PARAMS": "net.no_such.key=1", "SERVICEROUTER_PROC_SYS": env])
+            defer { strict.finish() }
+            #expect(try await strict.exitStatus() == 1, "\(strict.output)")
+            #expect(strict.output.contains("sysctl net.no_such.key=1 failed: cannot write \(env)/net/no_such/key"))
+            #expect(strict.recordedArguments == nil, "servicerouter must not start")
+            let bad = try Run(["run", "--group", "external"], environment: ["HAPROXY_SYSCTL_PARAMS": "net.x=1;reboot", "SERVICEROUTER_PROC_SYS": env])
+            defer { bad.finish() }
+            #expect(try await bad.exitStatus() == 2, "\(bad.output)")
+            let lenient = try Run(["run", "--group", "external"], environment: ["HAPROXY_SYSCTL_PARAMS": "net.no_such.key=1",
+                                                                                "SERVICEROUTER_PROC_SYS": env, "HAPROXY_SYSCTL_NONSTRICT": "1"])
+            defer { lenient.finish() }
+            _ = try await lenient.waitUntilUp()
+            #expect(lenient.output.contains("HAPROXY_SYSCTL_NONSTRICT is set: going on"))
+            kill(lenient.pid, SIGTERM)
+            #expect(try await lenient.exitStatus() == 0, "\(lenient.output)")
+        }
+
+        /// `poll`: HAProxy plus `servicerouter once` every POLL_INTERVAL seconds, as marathon-lb's
+        /// image ran it; SIGTERM stops both.
+        @Test func pollRunsOnceEveryInterval() async throws {
+            let run = try Run(["poll", "--group", "external"], environment: ["FAKE_MODE": "record", "POLL_INTERVAL": "1"])
+            defer { run.finish() }
+            _ = try await run.waitUntilUp()
+            let args = try #require(run.recordedArguments)
+            #expect(args == ["once", "--group", "external", "--haproxy-config", run.config, "--haproxy-socket", run.socket,
+                             "--master-socket", run.master])
+            try await run.wait("a second pass") { run.events.filter { $0.hasPrefix("pid ") }.count >= 2 }
+            kill(run.pid, SIGTERM)
+            #expect(try await run.exitStatus() == 0, "\(run.output)")
+            try await run.wait("HAProxy's processes exit") { run.haproxyPids.allSatisfy { !Self.isAlive($0) } }
         }
 
         @Test func badSocketPathStopsBeforeHAProxyStarts() async throws {

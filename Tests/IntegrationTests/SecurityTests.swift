@@ -36,7 +36,7 @@ struct SecurityTests {
         try await withCleanup {
             #expect(try mode(h.socketPath).permissions == 0o666)
             let logs = MemoryLogSink()
-            let render = RenderOptions(adminSocket: h.socketPath, httpPort: try freePort(), appIdPort: nil, stats: nil, mapDirectory: h.directory)
+            let render = RenderOptions(adminSocket: h.socketPath, httpPort: try freePort(), appIdPort: nil, stats: nil, mapDirectory: h.directory, bindAddress: "127.0.0.1")
             let settings = ReconcilerSettings(pass: PassSettings(routing: RoutingOptions(groups: ["external"], minSlots: 4, reservedPorts: render.reservedPorts),
                                               render: render, templates: try TemplateSet()), configPath: h.configPath)
             let r = Reconciler(settings: settings, runtime: h.runtime, control: h.control(), resolver: CachingHostResolver(),

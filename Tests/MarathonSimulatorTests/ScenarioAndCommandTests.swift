@@ -93,4 +93,17 @@ import Testing
             #expect(decoded.apps.allSatisfy { $0.labels["HAPROXY_GROUP"] == "external" && $0.tasks.count == 2 })
         }
     }
+
+    /// `sim --service-port-base P`: the demo apps' service ports are P, P+1, ... (not 10000+).
+    @Test func servicePortBaseChoosesTheDemoAppsPorts() async throws {
+        let args = try SimulatorCommand.parse(["--apps", "2", "--service-port-base", "18100"])
+        #expect(args.servicePortBase == 18100)
+        #expect(throws: (any Error).self) { try SimulatorCommand.parse(["--apps", "3", "--service-port-base", "65534"]) }
+        #expect(throws: (any Error).self) { try SimulatorCommand.parse(["--service-port-base", "0"]) }
+        try await withSimulator { sim in
+            try await sim.createApps(SimulatorCommand.demoApps(count: 2, tasksPerApp: 1, servicePortBase: 18100))
+            let decoded = try MarathonDecoding.apps(from: try await RawHTTP.get(port: sim.port, "/v2/apps?embed=apps.tasks").body)
+            #expect(decoded.apps.map(\.servicePorts) == [[18100], [18101]])
+        }
+    }
 }

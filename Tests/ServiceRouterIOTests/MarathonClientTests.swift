@@ -275,7 +275,7 @@ struct MarathonClientTests {
         let silenceFrom = try #require(lastSent.all.first?.at)
         let hangUp = try #require(server.clientClosedAt.first)
         #expect(hangUp - silenceFrom >= 1.45, "declared dead after only \(hangUp - silenceFrom) s")
-        #expect(disconnects(seen).first?.reason.contains("no data for 1.5 s") == true)
+        #expect(disconnects(seen).first?.reason.contains("no data for 1.5 s (--stream-timeout 1.5;") == true)
         #expect(server.connectionCount == 2)
     }
 

@@ -15,6 +15,8 @@ public enum SimulatorCommand {
           --apps N               demo apps /demo/app-001... (default 3)
           --tasks-per-app M      instances per demo app (default 2)
           --group NAME           HAPROXY_GROUP label of the demo apps (default external)
+          --service-port-base P  service ports of the demo apps: P, P+1, ... (default: allocated
+                                 from 10000, as Marathon's local_port_min)
           --no-health-checks     demo apps without an HTTP health check
           --scenario FILE        run a scenario file (see Sources/MarathonSimulator/README.md)
           --credentials U:P      require HTTP basic auth
@@ -32,6 +34,7 @@ public enum SimulatorCommand {
         var apps = 3
         var tasksPerApp = 2
         var group = "external"
+        var servicePortBase: Int?
         var healthChecks = true
         var scenario: String?
         var duration: Double?
@@ -70,6 +73,10 @@ public enum SimulatorCommand {
             case "--apps": a.apps = try count(try value(), arg, max: 10_000)
             case "--tasks-per-app": a.tasksPerApp = try count(try value(), arg, max: 100)
             case "--group": a.group = try value()
+            case "--service-port-base":
+                let base = try count(try value(), arg, max: 65535)
+                guard base >= 1 else { throw UsageError(description: "--service-port-base: expected 1...65535, got 0") }
+                a.servicePortBase = base
             case "--no-health-checks": a.healthChecks = false
             case "--scenario": a.scenario = try value()
             case "--credentials":
@@ -95,17 +102,22 @@ public enum SimulatorCommand {
             }
             i += 1
         }
+        if let base = a.servicePortBase, base + a.apps - 1 > 65535 {
+            throw UsageError(description: "--service-port-base \(base) with --apps \(a.apps) goes past port 65535")
+        }
         return a
     }
 
-    /// The demo apps: `/demo/app-NNN`, service ports from 10000, HAPROXY_GROUP labels, an HTTP
-    /// health check on /health.
-    public static func demoApps(count: Int, tasksPerApp: Int, group: String = "external", healthChecks: Bool = true) -> [AppSpec] {
+    /// The demo apps: `/demo/app-NNN`, service ports from `servicePortBase` (else allocated from
+    /// 10000), HAPROXY_GROUP labels, an HTTP health check on /health.
+    public static func demoApps(count: Int, tasksPerApp: Int, group: String = "external", healthChecks: Bool = true,
+                                servicePortBase: Int? = nil) -> [AppSpec] {
         (0..<count).map { i in
             let name = "app-" + (i + 1).zeroPadded(3)
             return AppSpec(id: "/demo/\(name)", instances: tasksPerApp,
                            labels: ["HAPROXY_GROUP": group, "HAPROXY_0_VHOST": "\(name).demo.local"],
                            cmd: "serve $PORT0",
+                           portDefinitions: [AppSpec.PortDefinition(port: servicePortBase.map { $0 + i } ?? 0, name: "default")],
                            healthChecks: healthChecks ? [AppSpec.HealthCheck(protocol: "HTTP", path: "/health",
                                                                               gracePeriodSeconds: 15, intervalSeconds: 5,
                                                                               timeoutSeconds: 2, maxConsecutiveFailures: 3)] : [])
@@ -128,7 +140,7 @@ public enum SimulatorCommand {
         do {
             simulator = try await MarathonSimulator.start(args.options)
             try await simulator.createApps(demoApps(count: args.apps, tasksPerApp: args.tasksPerApp, group: args.group,
-                                                    healthChecks: args.healthChecks))
+                                                    healthChecks: args.healthChecks, servicePortBase: args.servicePortBase))
         } catch {
             logger.error("simulator failed to start", [("error", "\(error)")])
             return 1

@@ -63,7 +63,7 @@ final class BenchStack: @unchecked Sendable {
             throw error
         }
         let httpPort = try BenchPorts.free(1)[0]
-        let render = RenderOptions(adminSocket: haproxy.socketPath, httpPort: httpPort, appIdPort: nil, stats: nil)
+        let render = RenderOptions(adminSocket: haproxy.socketPath, httpPort: httpPort, appIdPort: nil, stats: nil, bindAddress: "127.0.0.1")
         var settings = ReconcilerSettings(pass: PassSettings(routing: RoutingOptions(groups: ["external"], healthCheck: false,
                                                                                      reservedPorts: render.reservedPorts),
                                                              render: render, templates: try TemplateSet(), reloadAlways: c.reloadAlways),

@@ -49,7 +49,18 @@ public enum Reference {
         servicerouter renders haproxy.cfg from templates with marathon-lb's names. Override one by putting a file
         named after it in the directory given to `--templates-dir`, or with an environment variable of the same
         name (`\\n` for a newline; the environment wins, as in marathon-lb). `servicerouter templates --write DIR`
-        writes every default into DIR; `haproxy/templates/` in the repository holds the same files.
+        writes every default into DIR; `haproxy/templates/` in the repository holds the same files. The container
+        image passes `$MESOS_SANDBOX/templates` as `--templates-dir` when that directory exists, as marathon-lb's
+        image copied it.
+
+        Both sources treat a name alike. One of the templates only marathon-lb has (listed at the end) is refused
+        from either, with servicerouter exiting 2 and naming it. A file in `--templates-dir` with any other
+        `HAPROXY_` name that is not a template is refused with the closest template name; such an environment
+        variable gets a warning with the closest name (the environment holds other things).
+
+        `HAPROXY_GLOBAL_DEFAULT_OPTIONS` (marathon-lb's: comma-separated option names, default
+        `redispatch,http-server-close,dontlognull`) sets the `option` lines of the default `HAPROXY_HEAD`; with
+        `HAPROXY_HEAD` overridden it changes nothing, and a warning says so.
 
         Per-app overrides with `HAPROXY_{n}_<TEMPLATE>` labels are honoured only with `--enable-label-templates`
         (they let whoever deploys an app write arbitrary HAProxy config), and only for the templates marked
@@ -70,6 +81,8 @@ public enum Reference {
             s += "- placeholders: \(placeholders)\n\n"
             s += e.text.isEmpty ? "Default: empty.\n" : "```\n\(e.text.hasSuffix("\n") ? e.text : e.text + "\n")```\n"
         }
+        s += "\n## Templates only marathon-lb has\n\nAn override of one of these (file, environment variable) is refused; as an app label (`HAPROXY_{n}_…`) it gets a warning.\n\n| Template | Why, and what to use |\n|---|---|\n"
+        for t in DefaultTemplates.marathonLBOnly { s += "| `\(t.name)` | \(t.why) |\n" }
         return s
     }
 }

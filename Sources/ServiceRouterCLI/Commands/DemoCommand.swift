@@ -16,7 +16,9 @@ enum DemoCommand {
         FlagSpec(["--duration"], .value, value: "SECONDS", help: "stop by itself after this long (default: until Ctrl-C)"),
         FlagSpec(["--interval"], .value, value: "SECONDS", help: "time between task replacements", default: "1"),
         FlagSpec(["--rate"], .value, value: "N", help: "requests per second per load target", default: "40"),
-        FlagSpec(["--http-port"], .value, value: "PORT", help: "port of the shared HTTP (vhost) frontend", default: "18080"),
+        FlagSpec(["--http-port"], .value, value: "PORT", help: "port of the shared HTTP (vhost) frontend (another free one when taken)", default: "18080"),
+        FlagSpec(["--service-port-base"], .value, value: "PORT", help: "service ports of the two demo apps: PORT (web) and PORT+1 (api); another free one for each that is taken", default: "10101"),
+        FlagSpec(["--bind-address"], .value, value: "ADDR", help: "address HAProxy's frontends bind (* or a numeric IP)", default: "127.0.0.1"),
         FlagSpec(["--plain"], .switchFlag, help: "print one status line per second instead of redrawing the screen"),
         FlagSpec(["--haproxy-bin"], .value, value: "PATH", help: "haproxy binary", default: "haproxy"),
         FlagSpec(["--log-level"], .value, value: "LEVEL", help: "controller log level (the log goes to a file named at start and at the end)", default: "info"),
@@ -60,14 +62,19 @@ enum DemoCommand {
         let haproxy = try HAProxyProcess(binary: binary)
         let logPath = FileManager.default.temporaryDirectory.path() + "servicerouter-demo-\(getpid()).log"
         let logger = Logger(minimum: level, sink: FileLogSink(path: logPath))
-        let httpPort = try pickPort(preferred: try a.int("--http-port", default: 18080, range: 1...65535))
+        let bindAddress: String
+        do { bindAddress = try RenderOptions.validateBindAddress(a.string("--bind-address") ?? "127.0.0.1") } catch { throw UsageError("\(error)") }
+        let portBase = try a.int("--service-port-base", default: 10_101, range: 1...65_534)
+        var taken = Set<Int>()
+        let httpPort = try pickPort(preferred: try a.int("--http-port", default: 18080, range: 1...65535), address: bindAddress, taken: &taken)
+        let (workers, _) = try WorkerIdentityChoice.resolve(user: nil, group: nil)
         try await haproxy.start()
 
         // 2. The simulator: an HTTP app behind a vhost, a TCP app on its service port.
         let sim = try await MarathonSimulator.start(.init(heartbeatInterval: 2, killGracePeriod: 1, logger: logger))
         let apps = [
-            DemoApp(id: "/demo/web", servicePort: try pickPort(preferred: 10_101), vhost: "web.demo.local", instances: 3),
-            DemoApp(id: "/demo/api", servicePort: try pickPort(preferred: 10_102), vhost: nil, instances: 3),
+            DemoApp(id: "/demo/web", servicePort: try pickPort(preferred: portBase, address: bindAddress, taken: &taken), vhost: "web.demo.local", instances: 3),
+            DemoApp(id: "/demo/api", servicePort: try pickPort(preferred: portBase + 1, address: bindAddress, taken: &taken), vhost: nil, instances: 3),
         ]
         for app in apps {
             var labels = ["HAPROXY_GROUP": "external"]
@@ -80,7 +87,8 @@ enum DemoCommand {
         try await sim.waitForDeployments(timeout: 10)
 
         // 3. The controller, on the simulator's event stream.
-        let render = RenderOptions(adminSocket: haproxy.socketPath, httpPort: httpPort, appIdPort: nil, stats: nil)
+        let render = RenderOptions(adminSocket: haproxy.socketPath, httpPort: httpPort, appIdPort: nil, stats: nil,
+                                   bindAddress: bindAddress, workerIdentity: workers)
         var settings = ReconcilerSettings(pass: PassSettings(routing: RoutingOptions(groups: ["external"], healthCheck: true,
                                                                                      reservedPorts: render.reservedPorts),
                                                              render: render, templates: try TemplateSet()),
@@ -117,13 +125,16 @@ enum DemoCommand {
             try await Task.sleep(nanoseconds: 50_000_000)
         }
         let reloadsAtStart = try await haproxy.reloadCount()
+        let shown = bindAddress == "*" ? "127.0.0.1" : (bindAddress.contains(":") ? "[\(bindAddress)]" : bindAddress)
+        printOut("routes: /demo/web http://\(shown):\(httpPort) Host: web.demo.local; /demo/api tcp \(shown):\(apps[1].servicePort) "
+                 + "(HAProxy binds \(bindAddress); web's own service port is \(apps[0].servicePort))")
 
         // 4. Load through HAProxy: keep-alive and new connections, vhost and TCP service port.
         let load = LoadGenerator(targets: [
-            .init(name: "web keep-alive", port: httpPort, host: "web.demo.local", keepAlive: true),
-            .init(name: "web new-conn", port: httpPort, host: "web.demo.local", keepAlive: false),
-            .init(name: "api keep-alive", port: apps[1].servicePort, keepAlive: true),
-            .init(name: "api new-conn", port: apps[1].servicePort, keepAlive: false),
+            .init(name: "web keep-alive", port: httpPort, host: "web.demo.local", keepAlive: true, address: bindAddress),
+            .init(name: "web new-conn", port: httpPort, host: "web.demo.local", keepAlive: false, address: bindAddress),
+            .init(name: "api keep-alive", port: apps[1].servicePort, keepAlive: true, address: bindAddress),
+            .init(name: "api new-conn", port: apps[1].servicePort, keepAlive: false, address: bindAddress),
         ], ratePerTarget: rate, maxDuration: duration.map { $0 + 5 } ?? 86_400)
         load.start()
 
@@ -146,7 +157,7 @@ enum DemoCommand {
                 let view = await liveView(sim: sim, haproxy: haproxy, apps: apps, load: load, controller: controller,
                                           reloads: (try? await haproxy.reloadCount()).map { $0 - reloadsAtStart },
                                           elapsed: now - started, replacements: replacements, lastReplaced: lastReplaced,
-                                          httpPort: httpPort, logPath: logPath)
+                                          httpPort: httpPort, address: bindAddress == "*" ? "127.0.0.1" : bindAddress, logPath: logPath)
                 if plain {
                     printOut(view.split(separator: "\n").first(where: { $0.hasPrefix("t=") }).map(String.init) ?? view)
                 } else {
@@ -174,7 +185,7 @@ enum DemoCommand {
 
     static func liveView(sim: MarathonSimulator, haproxy: HAProxyProcess, apps: [DemoApp], load: LoadGenerator,
                          controller: Controller, reloads: Int?, elapsed: Double, replacements: Int, lastReplaced: String,
-                         httpPort: Int, logPath: String) async -> String {
+                         httpPort: Int, address: String, logPath: String) async -> String {
         let live = (try? await haproxy.runtime.liveState()) ?? LiveState()
         let latencies = controller.latencies.latencies.suffix(200).sorted()
         func pct(_ p: Double) -> String {
@@ -195,7 +206,8 @@ enum DemoCommand {
             let prefix = app.vhost == nil ? "api" : "web"
             let ok = counts.filter { $0.key.hasPrefix(prefix) }.reduce(0) { $0 + $1.value.ok }
             let failed = counts.filter { $0.key.hasPrefix(prefix) }.reduce(0) { $0 + $1.value.failed }
-            let route = app.vhost.map { "http://127.0.0.1:\(httpPort) Host: \($0)" } ?? "tcp 127.0.0.1:\(app.servicePort)"
+            let host = address.contains(":") ? "[\(address)]" : address
+            let route = app.vhost.map { "http://\(host):\(httpPort) Host: \($0)" } ?? "tcp \(host):\(app.servicePort)"
             rows.append([app.id, route, states.joined(separator: ", "), "\(used)/\(backend.count)", String(ok), String(failed)])
         }
         s += PlanPrinter.table(rows)
@@ -204,9 +216,15 @@ enum DemoCommand {
         return s
     }
 
-    /// The preferred port when it is free, else one the kernel picks.
-    static func pickPort(preferred: Int) throws -> Int {
-        if (try? Listener.tcp(host: "0.0.0.0", port: preferred)) != nil { return preferred }
-        return try Listener.tcp(host: "127.0.0.1", port: 0).port
+    /// The preferred port when it is free on `address` (`*`: every address) and not already
+    /// `taken` by the demo, else one the kernel picks; either way added to `taken`.
+    static func pickPort(preferred: Int, address: String, taken: inout Set<Int>) throws -> Int {
+        let host = address == "*" ? "0.0.0.0" : address
+        var port = preferred
+        if taken.contains(port) || (try? Listener.tcp(host: host, port: port)) == nil {
+            repeat { port = try Listener.tcp(host: host, port: 0).port } while taken.contains(port)
+        }
+        taken.insert(port)
+        return port
     }
 }

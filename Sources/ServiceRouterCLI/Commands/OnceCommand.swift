@@ -10,7 +10,8 @@ enum OnceCommand {
     static func specs(_ mode: Mode) -> [FlagSpec] {
         var s = Flags.marathon + Flags.haproxy + Flags.routing + Flags.render + Flags.logging
         if mode == .once { s.append(FlagSpec(["-d", "--dry"], .switchFlag, help: "print the config and the runtime commands; change nothing")) }
-        return s + Flags.help
+        s.append(FlagSpec(["-s", "--sse"], .switchFlag, help: "marathon-lb's event-stream mode: refused here, it is `servicerouter run`"))
+        return s + Flags.marathonLBIgnored + Flags.marathonLBRefused + Flags.help
     }
 
     static func help(_ mode: Mode) -> CommandHelp {
@@ -25,13 +26,18 @@ enum OnceCommand {
 
     static func run(_ args: [String], mode: Mode) async throws -> Int32 {
         let a = try ArgumentParser.parse(args, specs: specs(mode))
-        if a.has("--help") {
+        if a.has("--help") || a.has("--longhelp") {
             printOut(help(mode).text)
+            if a.has("--longhelp") { Console.standardError(longhelpNote) }
             return 0
+        }
+        if a.has("--sse") {
+            throw UsageError("--sse: `\(help(mode).name)` makes one pass; marathon-lb's event-stream mode (--sse) is `servicerouter run` (or `servicerouter sse`)")
         }
         let opts = try CommonOptions.parse(a)
         // render and status print to stdout; keep the log quiet unless asked.
         let logger = mode == .once ? opts.logger : Logger.stderr(level: a.has("--log-level") ? opts.logLevel : .warning, format: opts.logFormat)
+        opts.logStartup(logger)
         // `once` changes HAProxy: one controller per config at a time.
         if mode == .once && !a.has("--dry") { try await checkMasterSocket(opts, logger: logger) }
         let lock = mode == .once && !a.has("--dry") ? try takeConfigLock(opts, logger: logger) : nil
@@ -67,6 +73,9 @@ enum OnceCommand {
     }
 }
 
+/// What `--longhelp` (marathon-lb's) adds to the help, on standard error.
+let longhelpNote = "servicerouter: --longhelp is marathon-lb's: the long references are docs/cli.md (every command and flag), docs/labels.md (every HAPROXY_* label) and docs/templates.md (`servicerouter templates` lists the templates)\n"
+
 struct RuntimeError: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }
@@ -89,10 +98,36 @@ enum PlanPrinter {
             s += "# reload: yes\n"
             for reason in p.reload { s += "#   because \(reason.message)\n" }
         }
-        for d in p.desired.diagnostics + p.config.diagnostics { s += "# warning: \(d)\n" }
+        s += diagnostics(p.desired.diagnostics + p.config.diagnostics)
         if let previousConfig {
             let diff = LineDiff.unified(old: previousConfig, new: p.config.text, oldName: "current config", newName: "planned config")
             s += diff.isEmpty ? "# config: unchanged\n" : "# config diff\n" + diff
+        }
+        return s
+    }
+
+    /// Every diagnostic, per app (sorted by app id; those about no app first), in the order found:
+    ///
+    ///     # app /web: 2 warnings
+    ///     #   warning: label HAPROXY_0_VHOTS ignored: … (did you mean HAPROXY_0_VHOST?)
+    static func diagnostics(_ all: [Diagnostic]) -> String {
+        guard !all.isEmpty else { return "" }
+        var order: [String?] = []
+        var byApp: [String?: [Diagnostic]] = [:]
+        for d in all {
+            if byApp[d.appId] == nil { order.append(d.appId) }
+            byApp[d.appId, default: []].append(d)
+        }
+        order.sort { ($0 ?? "") < ($1 ?? "") }
+        var s = ""
+        for app in order {
+            let list = byApp[app] ?? []
+            let errors = list.filter { $0.level == .error }.count, warnings = list.count - errors
+            var counts: [String] = []
+            if errors > 0 { counts.append("\(errors) error\(errors == 1 ? "" : "s")") }
+            if warnings > 0 { counts.append("\(warnings) warning\(warnings == 1 ? "" : "s")") }
+            s += "# \(app.map { "app \($0)" } ?? "no app"): \(counts.joined(separator: ", "))\n"
+            for d in list { s += "#   \(d.level == .error ? "error" : d.level == .warning ? "warning" : "info"): \(d.message)\n" }
         }
         return s
     }

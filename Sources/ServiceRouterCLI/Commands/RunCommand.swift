@@ -20,7 +20,9 @@ enum RunCommand {
     ]
 
     static var specs: [FlagSpec] {
-        Flags.marathon + Flags.haproxy + Flags.routing + Flags.render + runFlags + Flags.logging + Flags.help
+        Flags.marathon + Flags.haproxy + Flags.routing + Flags.render + runFlags + Flags.logging
+            + [FlagSpec(["-d", "--dry"], .switchFlag, help: "marathon-lb's dry run: refused here (use `servicerouter plan` or `once --dry`)")]
+            + Flags.marathonLBIgnored + Flags.marathonLBRefused + Flags.help
     }
 
     static var help: CommandHelp {
@@ -34,9 +36,13 @@ enum RunCommand {
 
     static func run(_ args: [String]) async throws -> Int32 {
         let a = try ArgumentParser.parse(args, specs: specs)
-        if a.has("--help") {
+        if a.has("--help") || a.has("--longhelp") {
             printOut(help.text)
+            if a.has("--longhelp") { Console.standardError(longhelpNote) }
             return 0
+        }
+        if a.has("--dry") {
+            throw UsageError("--dry: `run` has no dry mode (marathon-lb's printed one config and stopped); `servicerouter plan` shows what would change, `servicerouter render` the config, `servicerouter once --dry` both")
         }
         let opts = try CommonOptions.parse(a)
         let logger = opts.logger
@@ -89,11 +95,12 @@ enum RunCommand {
         defer { endpoint?.stop() }
         let signalStream = Signals.stream()
         let signals = Task { await forward(signalStream, to: controller, logger: logger) }
-        logger.info("servicerouter \(ServiceRouterMain.version) starting", [
+        logger.info("servicerouter \(ServiceRouterMain.version) starting", [("commit", ServiceRouterMain.commit),
             ("marathon", opts.appsJSON ?? opts.marathonURLs.map(\.redacted).joined(separator: ",")),
             ("groups", opts.routing.groups.joined(separator: ",")), ("config", opts.configPath), ("socket", opts.socketPath),
             ("reload", opts.masterSocket.map { "master socket \($0)" } ?? opts.reloadCommand.map { _ in "command" } ?? "none"),
         ])
+        opts.logStartup(logger)
         await controller.run(inputs: inputs)
         signals.cancel()
         return 0

@@ -22,9 +22,12 @@ public final class LoadGenerator: Sendable {
         /// Reuse one connection (keep-alive) or open one per request.
         public var keepAlive: Bool
         public var path: String
+        /// Where to connect (HAProxy's bind address; `127.0.0.1` for `*`).
+        public var address: String
 
-        public init(name: String, port: Int, host: String? = nil, keepAlive: Bool, path: String = "/") {
+        public init(name: String, port: Int, host: String? = nil, keepAlive: Bool, path: String = "/", address: String = "127.0.0.1") {
             self.name = name
+            self.address = address == "*" ? "127.0.0.1" : address
             self.port = port
             self.host = host
             self.keepAlive = keepAlive
@@ -147,7 +150,7 @@ public final class LoadGenerator: Sendable {
     private static func exchange(_ t: Target, _ connection: inout Connection?) -> Result<String?, LoadFailure> {
         var gotBytes = false
         do {
-            if connection == nil { connection = try Connection.tcp(host: "127.0.0.1", port: t.port, timeout: 2) }
+            if connection == nil { connection = try Connection.tcp(host: t.address, port: t.port, timeout: 2) }
             guard let conn = connection else { throw LoadFailure(description: "no connection", beforeResponse: true) }
             let request = "GET \(t.path) HTTP/1.1\r\nHost: \(t.host ?? "127.0.0.1")\r\n" + (t.keepAlive ? "" : "Connection: close\r\n") + "\r\n"
             try conn.write(request)

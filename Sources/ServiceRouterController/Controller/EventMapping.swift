@@ -10,7 +10,7 @@ public enum EventMapping {
             let task = Task {
                 for await happening in stream {
                     switch happening {
-                    case .connected(let url): continuation.yield(.connected(url.redacted))
+                    case .connected(let url): continuation.yield(.connected(MarathonClient.brief(url)))
                     case .disconnected(let reason, _): continuation.yield(.disconnected(reason))
                     case .undecodable: break
                     case .event(let event): if let input = input(for: event) { continuation.yield(input) }

@@ -10,6 +10,9 @@ public struct RoutingOptions: Sendable, Equatable {
     public var minSlots: Int
     /// Ports the shared frontends and the stats listener bind; a service port may not take them.
     public var reservedPorts: Set<Int>
+    /// `--enable-label-templates` (as `RenderOptions.labelTemplates`): without it, per-app
+    /// template labels are reported as ignored (`LabelWarnings`).
+    public var labelTemplates = false
 
     public init(groups: [String] = ["*"], healthCheck: Bool = false, strictMode: Bool = false,
                 minSlots: Int = 8, reservedPorts: Set<Int> = []) {
@@ -96,6 +99,7 @@ public enum DesiredStateBuilder {
                 diagnostics.append(Diagnostic(.warning, .badApp, appId: app.id, "duplicate app id in Marathon's answer; only the first is used"))
                 continue
             }
+            diagnostics += LabelWarnings.diagnostics(for: app, options: options)
             do {
                 candidates += try services(of: app, options: options, context: context, diagnostics: &diagnostics)
             } catch let e as ValidationError {

@@ -53,7 +53,9 @@ public enum ConfigRenderer {
         if allCached, let previousOrder, previousOrder == names { return nil }
 
         var w = Writer()
-        w.text(try templates["HAPROXY_HEAD"].render([:]))
+        let head = try templates["HAPROXY_HEAD"].render([:])
+        w.text(head)
+        if let section = options.workerIdentity?.section(afterHead: head) { w.text(section) }
         if let stats = options.stats {
             w.text("\nlisten stats\n  bind \(stats.address):\(stats.port)\n  mode http\n  stats enable\n  stats uri /haproxy?stats\n  http-request use-service prometheus-exporter if { path /metrics }\n  monitor-uri /_haproxy_health_check\n")
         }
@@ -64,7 +66,7 @@ public enum ConfigRenderer {
             .sorted { ($0.service.appId, $0.service.servicePort.value) < ($1.service.appId, $1.service.servicePort.value) }
         let mapValues = ["vhostMap": vhostMap, "vhostPathMap": vhostPathMap]
         if let httpPort = options.httpPort {
-            w.text(try templates["HAPROXY_HTTP_FRONTEND_HEAD"].render(["httpPort": String(httpPort)]))
+            w.text(try templates["HAPROXY_HTTP_FRONTEND_HEAD"].render(["httpPort": String(httpPort), "bindAddr": options.bindAddress]))
             if useMaps { w.text(try templates["HAPROXY_HTTP_FRONTEND_ROUTING_VARS"].render([:])) }
             for c in stableSortedByWeight(httpPieces.compactMap { p in p.httpRules.map { (p.service.labels.backendWeight, $0) } }) {
                 w.text(c.text)
@@ -72,13 +74,13 @@ public enum ConfigRenderer {
             if useMaps { w.text(try templates["HAPROXY_FRONTEND_ROUTING_MAPS"].render(mapValues)) }
         }
         if let appIdPort = options.appIdPort {
-            w.text(try templates["HAPROXY_HTTP_FRONTEND_APPID_HEAD"].render(["appIdPort": String(appIdPort)]))
+            w.text(try templates["HAPROXY_HTTP_FRONTEND_APPID_HEAD"].render(["appIdPort": String(appIdPort), "bindAddr": options.bindAddress]))
             var seenApps = Set<String>()
             for p in httpPieces where seenApps.insert(p.service.appId).inserted { w.text(p.appIdRule) }
         }
         if let https = options.https {
             let certs = try https.certificates.map { "crt " + (try LabelParser.filePath($0, field: "--ssl-certs")) }.joined(separator: " ")
-            w.text(try templates["HAPROXY_HTTPS_FRONTEND_HEAD"].render(["httpsPort": String(https.port), "sslCerts": certs]))
+            w.text(try templates["HAPROXY_HTTPS_FRONTEND_HEAD"].render(["httpsPort": String(https.port), "sslCerts": certs, "bindAddr": options.bindAddress]))
             if useMaps { w.text(try templates["HAPROXY_HTTPS_FRONTEND_ROUTING_VARS"].render([:])) }
             for c in stableSortedByWeight(httpPieces.compactMap { p in p.httpsRules.map { (p.service.labels.backendWeight, $0) } }) {
                 w.text(c.text)
@@ -121,7 +123,9 @@ public enum ConfigRenderer {
                 "backend": s.backend.text, "appId": s.appId, "cleanedUpAppId": ConfigRenderer.cleaned(s.appId),
                 "hostname": firstHost, "cleanedUpHostname": acl, "path": l.path?.text ?? "",
                 "realm": l.auth?.realm ?? "", "user": l.auth?.user ?? "", "passwd": l.auth?.passwordHash ?? "",
-                "bindAddr": l.bindAddress, "servicePort": String(s.servicePort.value), "mode": s.mode.rawValue,
+                // HAPROXY_{n}_BIND_ADDR wins over --bind-address.
+                "bindAddr": s.appLabels[LabelParser.key("BIND_ADDR", s.portIndex)] != nil ? l.bindAddress : options.bindAddress,
+                "servicePort": String(s.servicePort.value), "mode": s.mode.rawValue,
                 "balance": l.balance.rawValue,
             ]
             if let a = l.auth, s.mode == .http {

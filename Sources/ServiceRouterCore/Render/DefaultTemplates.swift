@@ -8,8 +8,39 @@ public enum DefaultTemplates {
         public var summary: String
     }
 
-    public static let head = """
+    /// marathon-lb's default `option` lines of the `defaults` section; `HAPROXY_GLOBAL_DEFAULT_OPTIONS`
+    /// (comma-separated) replaces them, as in marathon-lb.
+    public static let defaultOptions = ["redispatch", "http-server-close", "dontlognull"]
+
+    /// The default HAPROXY_HEAD. `log global` in `defaults` sends every proxy's log to the `log`
+    /// line of `global`: standard output, as a sidecar logs (marathon-lb logged to `/dev/log`,
+    /// which containers rarely have). HAProxy never blocks on it: a log line that cannot be
+    /// written is dropped and counted.
+    public static let head = defaultHead(options: defaultOptions)
+
+    /// The default HAPROXY_HEAD with these `option` lines (sorted, each once, as marathon-lb
+    /// writes them).
+    public static func defaultHead(options: [String]) -> String {
+        let lines = Set(options).sorted().map { "  option \($0)\n" }.joined()
+        return headText.replacingAll("@OPTIONS@\n", with: lines)
+    }
+
+    /// `HAPROXY_GLOBAL_DEFAULT_OPTIONS`: comma-separated option names, each letters, digits, spaces
+    /// and `_ . - / :` (they become `option …` lines).
+    public static func parseDefaultOptions(_ raw: String) throws -> [String] {
+        let parts = raw.split(separator: ",").map { String($0).trimmingScalars(where: { $0 == " " || $0 == "\t" }) }.filter { !$0.isEmpty }
+        guard !parts.isEmpty else {
+            throw ValidationError(field: "HAPROXY_GLOBAL_DEFAULT_OPTIONS", value: raw, reason: "expected comma-separated HAProxy option names, e.g. redispatch,http-server-close,dontlognull,httplog")
+        }
+        for p in parts where p.utf8.count > 200 || !p.utf8.allSatisfy({ ProxyName.allowed($0) || $0 == 0x20 || $0 == 0x2F }) {
+            throw ValidationError(field: "HAPROXY_GLOBAL_DEFAULT_OPTIONS", value: raw, reason: "an option may contain only letters, digits, spaces and _ . - / : (got \(ValidationError.quoted(p)))")
+        }
+        return parts.map { $0.split(separator: " ").joined(separator: " ") }
+    }
+
+    static let headText = """
     global
+      log stdout format raw local0
       spread-checks 5
       max-spread-checks 15000
       hard-stop-after 5m
@@ -30,9 +61,7 @@ public enum DefaultTemplates {
       timeout http-request 15s
       timeout queue 30s
       timeout tarpit 60s
-      option dontlognull
-      option http-server-close
-      option redispatch
+    @OPTIONS@
 
     """
 
@@ -40,14 +69,14 @@ public enum DefaultTemplates {
         Entry(name: "HAPROXY_HEAD", formatted: false, text: head,
               summary: "The `global` and `defaults` sections. servicerouter adds its own `global` section after it with the admin socket (`--haproxy-socket`) and the structure marker, so do not put a `stats socket` on that path here."),
         Entry(name: "HAPROXY_HTTP_FRONTEND_HEAD", formatted: false,
-              text: "\nfrontend marathon_http_in\n  bind *:{httpPort}\n  mode http\n",
-              summary: "The shared HTTP frontend that routes virtual hosts. `{httpPort}` is `--http-port` (80)."),
+              text: "\nfrontend marathon_http_in\n  bind {bindAddr}:{httpPort}\n  mode http\n",
+              summary: "The shared HTTP frontend that routes virtual hosts. `{bindAddr}` is `--bind-address` (`*`), `{httpPort}` is `--http-port` (80)."),
         Entry(name: "HAPROXY_HTTP_FRONTEND_APPID_HEAD", formatted: false,
-              text: "\nfrontend marathon_http_appid_in\n  bind *:{appIdPort}\n  mode http\n",
-              summary: "The frontend that routes by the `X-Marathon-App-Id` header. `{appIdPort}` is `--appid-port` (9091)."),
+              text: "\nfrontend marathon_http_appid_in\n  bind {bindAddr}:{appIdPort}\n  mode http\n",
+              summary: "The frontend that routes by the `X-Marathon-App-Id` header. `{bindAddr}` is `--bind-address` (`*`), `{appIdPort}` is `--appid-port` (9091)."),
         Entry(name: "HAPROXY_FRONTEND_HEAD", formatted: true,
               text: "\nfrontend {backend}\n  bind {bindAddr}:{servicePort}{sslCert}{bindOptions}\n  mode {mode}\n",
-              summary: "The head of each service port's own frontend."),
+              summary: "The head of each service port's own frontend. `{bindAddr}` is `HAPROXY_{n}_BIND_ADDR`, else `--bind-address` (`*`)."),
         Entry(name: "HAPROXY_FRONTEND_BACKEND_GLUE", formatted: true,
               text: "  use_backend {backend}\n",
               summary: "Connects a service port's frontend to its backend."),
@@ -91,8 +120,8 @@ public enum DefaultTemplates {
               text: "  use_backend {backend} if host_{cleanedUpHostname} path_{backend}\n",
               summary: "The routing rule of a service with several virtual hosts and a path."),
         Entry(name: "HAPROXY_HTTPS_FRONTEND_HEAD", formatted: true,
-              text: "\nfrontend marathon_https_in\n  bind *:{httpsPort} ssl {sslCerts}\n  mode http\n",
-              summary: "The shared HTTPS frontend (only with `--ssl-certs`). `{sslCerts}` is `crt <file>` for each certificate; HAProxy picks one by SNI."),
+              text: "\nfrontend marathon_https_in\n  bind {bindAddr}:{httpsPort} ssl {sslCerts}\n  mode http\n",
+              summary: "The shared HTTPS frontend (only with `--ssl-certs`). `{bindAddr}` is `--bind-address` (`*`), `{sslCerts}` is `crt <file>` for each certificate; HAProxy picks one by SNI."),
         Entry(name: "HAPROXY_HTTP_FRONTEND_ROUTING_VARS", formatted: true,
               text: "  http-request set-var(txn.sr_host) req.hdr(host),field(1,:),lower\n  http-request set-var(txn.sr_path) path\n",
               summary: "servicerouter's map routing, part 1 (in the shared HTTP frontend, right after its head): the request's host (port stripped, lower-cased) and path."),
@@ -174,6 +203,25 @@ public enum DefaultTemplates {
     ]
 
     public static func entry(_ name: String) -> Entry? { all.first { $0.name == name } }
+
+    /// The 11 templates marathon-lb defines that servicerouter does not have, and why: an
+    /// override of one (file, environment variable) is refused, naming it.
+    public static let marathonLBOnly: [(name: String, why: String)] = [
+        ("HAPROXY_HTTPS_FRONTEND_AUTH_ACL_ONLY", "marathon-lb defines it but never renders it; HTTPS basic auth is HAPROXY_HTTPS_FRONTEND_ACL_WITH_AUTH(_AND_PATH)"),
+        ("HAPROXY_HTTPS_FRONTEND_AUTH_REQUEST_ONLY", "marathon-lb defines it but never renders it; HTTPS basic auth is HAPROXY_HTTPS_FRONTEND_ACL_WITH_AUTH(_AND_PATH)"),
+        ("HAPROXY_HTTPS_FRONTEND_ROUTING_ONLY_WITH_PATH_AND_AUTH", "marathon-lb defines it but never renders it; HTTPS basic auth is HAPROXY_HTTPS_FRONTEND_ACL_WITH_AUTH_AND_PATH"),
+        ("HAPROXY_HTTPS_GROUPED_FRONTEND_HEAD", "--group-https-by-vhost is not supported: the one HTTPS frontend (HAPROXY_HTTPS_FRONTEND_HEAD) routes by SNI"),
+        ("HAPROXY_HTTPS_GROUPED_VHOST_BACKEND_HEAD", "--group-https-by-vhost is not supported: the one HTTPS frontend (HAPROXY_HTTPS_FRONTEND_HEAD) routes by SNI"),
+        ("HAPROXY_HTTPS_GROUPED_VHOST_FRONTEND_ACL", "--group-https-by-vhost is not supported: SNI routing is HAPROXY_HTTPS_FRONTEND_ACL and HAPROXY_HTTPS_FRONTEND_ROUTING_VARS"),
+        ("HAPROXY_HTTPS_GROUPED_VHOST_FRONTEND_HEAD", "--group-https-by-vhost is not supported: the one HTTPS frontend (HAPROXY_HTTPS_FRONTEND_HEAD) routes by SNI"),
+        ("HAPROXY_MAP_HTTPS_FRONTEND_ACL", "map routing (the default) is HAPROXY_HTTPS_FRONTEND_ROUTING_VARS and HAPROXY_FRONTEND_ROUTING_MAPS, with maps updated at runtime"),
+        ("HAPROXY_MAP_HTTP_FRONTEND_ACL", "map routing (the default) is HAPROXY_HTTP_FRONTEND_ROUTING_VARS and HAPROXY_FRONTEND_ROUTING_MAPS, with maps updated at runtime"),
+        ("HAPROXY_MAP_HTTP_FRONTEND_ACL_ONLY", "map routing (the default) is HAPROXY_HTTP_FRONTEND_ROUTING_VARS and HAPROXY_FRONTEND_ROUTING_MAPS, with maps updated at runtime"),
+        ("HAPROXY_MAP_HTTP_FRONTEND_APPID_ACL", "the X-Marathon-App-Id frontend routes with HAPROXY_HTTP_FRONTEND_APPID_ACL"),
+    ]
+
+    /// Why a marathon-lb-only template is refused, or nil for any other name.
+    public static func marathonLBOnlyReason(_ name: String) -> String? { marathonLBOnly.first { $0.name == name }?.why }
 }
 
 /// The templates in effect: defaults, overridden by a template directory or environment variables

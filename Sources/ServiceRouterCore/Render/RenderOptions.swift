@@ -17,6 +17,13 @@ public struct RenderOptions: Sendable, Equatable {
     /// Per-app `HAPROXY_{n}_<TEMPLATE>` labels are honoured only when the operator enables them:
     /// they let whoever deploys an app write arbitrary HAProxy config.
     public var labelTemplates: Bool
+    /// `--bind-address`: the address of every frontend servicerouter writes (`*` or a numeric
+    /// IP): the shared HTTP and HTTPS frontends, the app-id frontend and each service port's
+    /// frontend, where `HAPROXY_{n}_BIND_ADDR` still wins. Templates see it as `{bindAddr}`.
+    public var bindAddress = "*"
+    /// The user and group HAProxy's workers run as (`user`/`group` in a `global` section of
+    /// their own); nil: HAProxy's own choice (the user that started it).
+    public var workerIdentity: WorkerIdentity?
 
     public enum VhostRouting: String, Sendable, Equatable {
         /// Vhosts (and vhost + path) in map files updated through the runtime API: adding, moving
@@ -48,7 +55,10 @@ public struct RenderOptions: Sendable, Equatable {
     }
 
     public init(adminSocket: String, httpPort: Int? = 80, appIdPort: Int? = 9091, stats: StatsListener? = nil,
-                https: HTTPS? = nil, vhostRouting: VhostRouting = .map, mapDirectory: String? = nil, labelTemplates: Bool = false) {
+                https: HTTPS? = nil, vhostRouting: VhostRouting = .map, mapDirectory: String? = nil, labelTemplates: Bool = false,
+                bindAddress: String = "*", workerIdentity: WorkerIdentity? = nil) {
+        self.bindAddress = bindAddress
+        self.workerIdentity = workerIdentity
         self.adminSocket = adminSocket
         self.httpPort = httpPort
         self.appIdPort = appIdPort
@@ -67,6 +77,15 @@ public struct RenderOptions: Sendable, Equatable {
     /// Ports this config binds besides the service ports.
     public var reservedPorts: Set<Int> {
         Set([httpPort, appIdPort, stats?.port, https?.port].compactMap { $0 })
+    }
+
+    /// `--bind-address`: `*` or a numeric IP address (it goes into `bind` lines).
+    public static func validateBindAddress(_ raw: String, field: String = "--bind-address") throws -> String {
+        let t = raw.trimmingSpaces
+        if t == "*" { return t }
+        do { return try IPAddress(t).text } catch {
+            throw ValidationError(field: field, value: raw, reason: "a bind address must be * or a numeric IP address (e.g. 127.0.0.1)")
+        }
     }
 
     /// A socket path goes into a config line: only plain path characters.

@@ -33,8 +33,7 @@ public final class ConfigLock: Sendable {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
         guard fd >= 0 else {
             let e = SystemError("open", target: path)
-            throw ConfigFileError(path: path, operation: "lock",
-                                  reason: e.description + " — is the config directory (of --haproxy-config) writable?")
+            throw ConfigFileError(path: path, operation: "lock", reason: e.description + ConfigStore.directoryHint(for: path, code: e.code))
         }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let holder = Self.pid(in: fd)

@@ -101,7 +101,7 @@ public struct ConfigStore: ConfigFiles {
         }
         guard rename(candidatePath, path) == 0 else {
             let e = SystemError("rename", target: path)
-            throw ConfigFileError(path: path, operation: "rename \(candidatePath) to", reason: e.description + Self.hint(e.code, path))
+            throw ConfigFileError(path: path, operation: "rename \(candidatePath) to", reason: e.description + Self.directoryHint(for: path, code: e.code))
         }
         syncDirectory()
     }
@@ -143,18 +143,7 @@ public struct ConfigStore: ConfigFiles {
         try write(text, to: candidatePath)
         guard rename(candidatePath, path) == 0 else {
             let e = SystemError("rename", target: path)
-            throw ConfigFileError(path: path, operation: "rename", reason: e.description + Self.hint(e.code, path))
-        }
-    }
-
-    /// What the user can check, for the errors a config directory gives.
-    static func hint(_ code: Int32, _ file: String) -> String {
-        let dir = file.droppingLastPathComponent.isEmpty ? "." : file.droppingLastPathComponent
-        switch code {
-        case EROFS: return " — the file system of \(dir) is read-only; point --haproxy-config at a writable directory"
-        case EACCES: return " — is \(dir), the directory of --haproxy-config, writable by this user?"
-        case EPERM: return " — is \(file) or \(dir) immutable (lsattr; chattr -i), or \(dir) sticky and owned by someone else?"
-        default: return ""
+            throw ConfigFileError(path: path, operation: "rename", reason: e.description + Self.directoryHint(for: path, code: e.code))
         }
     }
 
@@ -162,7 +151,7 @@ public struct ConfigStore: ConfigFiles {
         let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else {
             let e = SystemError("open", target: file)
-            throw ConfigFileError(path: file, operation: "write", reason: e.description + Self.hint(e.code, file))
+            throw ConfigFileError(path: file, operation: "write", reason: e.description + Self.directoryHint(for: file, code: e.code))
         }
         defer { close(fd) }
         _ = fchmod(fd, mode)
@@ -182,6 +171,23 @@ public struct ConfigStore: ConfigFiles {
             let e = SystemError("fsync", target: file)
             _ = unlink(file)
             throw ConfigFileError(path: file, operation: "write", reason: e.description)
+        }
+    }
+
+    /// What to do when a file cannot be created: every file servicerouter writes (the config,
+    /// its candidate, the vhost maps) lives in the directory of `--haproxy-config`, so the
+    /// directory is what must change, not the one file the error happened to hit.
+    static func directoryHint(for file: String, code: Int32) -> String {
+        let dir = file.droppingLastPathComponent.isEmpty ? "." : file.droppingLastPathComponent
+        switch code {
+        case EROFS, EACCES:
+            return " — the directory \(dir) (where --haproxy-config and the vhost maps are written) is not writable: make it writable, or point --haproxy-config into a writable directory"
+        case EPERM:
+            return " — \(file) or the directory \(dir) (where --haproxy-config and the vhost maps are written) refuses the change: is it immutable (lsattr; chattr -i), or the directory sticky and owned by someone else?"
+        case ENOENT, ENOTDIR:
+            return " — the directory \(dir) (where --haproxy-config and the vhost maps are written) does not exist: create it, or point --haproxy-config into an existing directory"
+        default:
+            return ""
         }
     }
 

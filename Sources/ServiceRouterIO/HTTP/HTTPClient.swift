@@ -144,7 +144,7 @@ public struct HTTPClient: Sendable {
                 var body: [UInt8] = []
                 var complete: HTTPResponse?
                 var tooLarge = false
-                try exchange.run(connectTimeout: connectTimeout, idleTimeout: timeout, deadline: deadline) { part in
+                try exchange.run(connectTimeout: connectTimeout, idleTimeout: timeout, deadline: deadline, timeout: timeout) { part in
                     switch part {
                     case .head(let h):
                         head = h

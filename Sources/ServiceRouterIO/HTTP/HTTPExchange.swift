@@ -27,7 +27,8 @@ struct HTTPExchange: Sendable {
     var caFile: String?
     var token: HTTPCancellation
 
-    func run(connectTimeout: Double, idleTimeout: Double, deadline: Double?,
+    /// `timeout`: what `deadline` was computed from, for the error that names it.
+    func run(connectTimeout: Double, idleTimeout: Double, deadline: Double?, timeout: Double? = nil,
              emit: (HTTPResponsePart) -> Void) throws {
         if token.isCancelled { return }
         let stream = try connect(connectTimeout: connectTimeout, writeTimeout: idleTimeout, deadline: deadline)
@@ -52,7 +53,7 @@ struct HTTPExchange: Sendable {
             let now = Monotonic.now()
             let idleLimit = lastByte + idleTimeout
             if let deadline, now >= deadline {
-                throw HTTPClientError(.timeout, url: request.url, "no complete response within the timeout")
+                throw HTTPClientError(.timeout, url: request.url, "no complete response within \(seconds(timeout ?? idleTimeout)) s")
             }
             if now >= idleLimit {
                 throw HTTPClientError(.idle, url: request.url, "no data for \(seconds(idleTimeout)) s")

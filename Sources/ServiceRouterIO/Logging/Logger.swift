@@ -138,9 +138,46 @@ public final class StreamLogSink: LogSink {
             return s
         case .json:
             var s = "{\"time\":\(jsonString(ts)),\"level\":\(jsonString(r.level.name)),\"msg\":\(jsonString(r.message))"
-            for (k, v) in r.fields { s += ",\(jsonString(k)):\(jsonString(v))" }
+            for (k, v) in r.fields { s += ",\(jsonString(k)):\(jsonValue(v, key: k))" }
             return s + "}"
         }
+    }
+
+    /// Fields whose values are numbers (counts, durations, pids): in JSON they are written as
+    /// numbers, and `-` (not known) as `null`, so a log pipeline can compare and sum them. By name,
+    /// not by look: a field is a number in every record or in none (a task id or a reply that
+    /// happens to be all digits stays a string). Keys ending in `_s`, `_ms` or `_pid` are numbers too.
+    public static let numericFields: Set<String> = [
+        "count", "failed", "added", "removed", "ms", "apps", "services", "servers", "commands", "tasks", "pid",
+        "errno", "fd", "instances", "requests", "reloads", "seconds",
+    ]
+
+    public static func isNumericField(_ key: String) -> Bool {
+        numericFields.contains(key) || key.hasSuffix("_s") || key.hasSuffix("_ms") || key.hasSuffix("_pid")
+    }
+
+    /// A field's JSON value: a number for a numeric field holding a plain decimal number, `null`
+    /// for a numeric field holding `-` or nothing, a string otherwise (a numeric field with any
+    /// other text keeps it, as a string: nothing is lost).
+    static func jsonValue(_ v: String, key: String) -> String {
+        guard isNumericField(key) else { return jsonString(v) }
+        if v.isEmpty || v == "-" { return "null" }
+        return isJSONNumber(v) ? v : jsonString(v)
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?`, at most 20 characters: a decimal JSON number.
+    static func isJSONNumber(_ v: String) -> Bool {
+        var u = Substring(v).utf8[...]
+        guard !u.isEmpty, u.count <= 20 else { return false }
+        if u.first == 0x2D { u = u.dropFirst() }
+        let isDigit: (UInt8) -> Bool = { $0 >= 0x30 && $0 <= 0x39 }
+        let integer = u.prefix(while: isDigit)
+        guard !integer.isEmpty, integer.first != 0x30 || integer.count == 1 else { return false }
+        var rest = u.dropFirst(integer.count)
+        if rest.isEmpty { return true }
+        guard rest.first == 0x2E else { return false }
+        rest = rest.dropFirst()
+        return !rest.isEmpty && rest.allSatisfy(isDigit)
     }
 
     static func quoteIfNeeded(_ v: String) -> String {

@@ -166,6 +166,9 @@ public struct MarathonClient: Sendable {
                 attempts.append("\(final.redacted): \(Self.statusText(response))")
             } catch let e as RedirectError {
                 attempts.append(e.description)
+            } catch let e as HTTPClientError where e.kind == .timeout || e.kind == .idle {
+                // Say which setting bounded the wait, so the operator knows what to raise.
+                attempts.append("\(e) (--marathon-timeout \(Self.seconds(requestTimeout)))")
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
@@ -265,6 +268,8 @@ public struct MarathonClient: Sendable {
                 return Outcome(reason: "\(Self.brief(url)): \(e.description)")
             } catch let e as RedirectError {
                 return Outcome(reason: e.description)
+            } catch let e as HTTPClientError where e.kind == .idle {
+                return Outcome(reason: "\(Self.brief(url)): \(e.detail) (--stream-timeout \(Self.seconds(streamTimeout)); Marathon sends a heartbeat about every 10 s)")
             } catch let e as HTTPClientError {
                 return Outcome(reason: "\(Self.brief(url)): \(e.detail)")
             } catch {
@@ -332,13 +337,17 @@ public struct MarathonClient: Sendable {
     }
 
     /// The redacted URL without its query: event stream URLs carry ten `event_type` parameters,
-    /// which only make log lines unreadable.
-    static func brief(_ url: URL) -> String {
+    /// which only make log lines (and the reasons of the passes they start) unreadable.
+    public static func brief(_ url: URL) -> String {
         guard var c = URLComponents(url: url, resolvingAgainstBaseURL: true) else { return url.redacted }
         c.user = nil
         c.password = nil
         c.query = nil
         return c.string ?? url.redacted
+    }
+
+    static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? String(Int(value)) : value.significant(3)
     }
 
     private static func statusText(_ response: HTTPResponse) -> String {

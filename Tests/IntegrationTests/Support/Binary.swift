@@ -16,9 +16,17 @@ enum Binary {
     /// ServiceRouterIO's `Subprocess` (posix_spawn), not Foundation's `Process`: under the suite's
     /// parallel load (thousands of descriptors opened and closed by other tests) Foundation's
     /// `Process.run` was seen crashing while it closed the child's descriptors.
-    static func run(_ arguments: [String], timeout: Double = 60) async throws -> (status: Int32, stdout: String, stderr: String) {
-        guard let path else { throw RuntimeError("servicerouter is not built") }
-        return try await Blocking.run {
+    /// `environment`: variables added to (or replacing) the test process's own, through
+    /// `/usr/bin/env`; `unset` are removed.
+    static func run(_ arguments: [String], environment: [String: String] = [:], unset: [String] = [],
+                    timeout: Double = 60) async throws -> (status: Int32, stdout: String, stderr: String) {
+        guard let binary = path else { throw RuntimeError("servicerouter is not built") }
+        var path = binary, arguments = arguments
+        if !environment.isEmpty || !unset.isEmpty {
+            arguments = unset.flatMap { ["-u", $0] } + environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" } + [binary] + arguments
+            path = "/usr/bin/env"
+        }
+        return try await Blocking.run { [path, arguments] in
             let out = try PipeDescriptors(), err = try PipeDescriptors()
             let p: Subprocess
             do {

@@ -86,7 +86,7 @@ final class FaultyFiles: ConfigFiles, @unchecked Sendable {
     private func check(_ operation: String, _ target: String) throws {
         guard let code = fault.withLock({ $0 }) else { return }
         failures.add(1, ordering: .relaxed)
-        let hint = code == ENOSPC ? " — the disk is full" : " — is the config directory writable?"
+        let hint = code == ENOSPC ? " — the disk is full" : ConfigStore.directoryHint(for: target, code: code)
         throw ConfigFileError(path: target, operation: operation, reason: SystemError("open", target: target, code: code).description + hint)
     }
 
@@ -191,7 +191,7 @@ final class ControllerRig: @unchecked Sendable {
         httpPort = try o.httpPort ?? freePort()
         let logger = Logger(minimum: o.logLevel, sink: logs)
         let render = RenderOptions(adminSocket: haproxy.socketPath, httpPort: httpPort, appIdPort: nil, stats: nil,
-                                   mapDirectory: haproxy.directory)
+                                   mapDirectory: haproxy.directory, bindAddress: "127.0.0.1")
         var settings = ReconcilerSettings(pass: PassSettings(
             routing: RoutingOptions(groups: ["external"], healthCheck: o.healthCheck, minSlots: o.minSlots, reservedPorts: render.reservedPorts),
             render: render, templates: try TemplateSet()), configPath: haproxy.configPath)
@@ -294,7 +294,7 @@ func withCleanup(_ body: () async throws -> Void, cleanup: () async -> Void) asy
 /// What an earlier servicerouter left behind: HAProxy running its config for `appId` on
 /// `servicePort`, with the same shared frontends a new controller (`ControllerRig`) renders.
 func configureAsEarlierController(_ h: HAProxyProcess, httpPort: Int, appId: String, servicePort: Int, tasks: [TaskServer]) async throws {
-    let render = RenderOptions(adminSocket: h.socketPath, httpPort: httpPort, appIdPort: nil, stats: nil, mapDirectory: h.directory)
+    let render = RenderOptions(adminSocket: h.socketPath, httpPort: httpPort, appIdPort: nil, stats: nil, mapDirectory: h.directory, bindAddress: "127.0.0.1")
     let settings = ReconcilerSettings(pass: PassSettings(routing: RoutingOptions(groups: ["external"], minSlots: 8, reservedPorts: render.reservedPorts),
                                       render: render, templates: try TemplateSet()), configPath: h.configPath)
     let r = Reconciler(settings: settings, runtime: h.runtime, control: h.control(), resolver: CachingHostResolver(), logger: .silent)

@@ -52,7 +52,7 @@ final class Stack: @unchecked Sendable {
         self.sim = sim
         httpPort = try freePort()
         let logger = Logger(minimum: .debug, sink: logs)
-        let render = RenderOptions(adminSocket: haproxy.socketPath, httpPort: httpPort, appIdPort: nil, stats: nil)
+        let render = RenderOptions(adminSocket: haproxy.socketPath, httpPort: httpPort, appIdPort: nil, stats: nil, bindAddress: "127.0.0.1")
         var settings = ReconcilerSettings(pass: PassSettings(
             routing: RoutingOptions(groups: ["external"], healthCheck: o.healthCheck, minSlots: o.minSlots, reservedPorts: render.reservedPorts),
             render: render, templates: try TemplateSet()), configPath: haproxy.configPath)
