@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 import ServiceRouterCore
 import ServiceRouterIO
@@ -73,5 +76,26 @@ struct OperatorMistakeBinaryTests {
         args[args.firstIndex(of: "externl")!] = ""
         let empty = try await Binary.run(["once"] + args)
         #expect(empty.status == 2 && empty.stderr.contains("--group: an empty group matches no app"), "\(empty.stderr)")
+    }
+
+    @Test func credentialsOthersCanSeeAreWarnedAbout() async throws {
+        let dir = NSTemporaryDirectory() + "sr-cred-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let marathon = "http://127.0.0.1:\(try freePort())"  // nobody listens: the fetch fails, the warning comes first
+        let common = ["plan", "--marathon", marathon, "--marathon-timeout", "1", "--group", "external", "--haproxy-stats", "off",
+                      "--haproxy-config", dir + "/haproxy.cfg", "--haproxy-socket", dir + "/admin.sock", "--log-level", "warning"]
+        let onCommandLine = try await Binary.run(common + ["--auth-credentials", "user:secret"])
+        #expect(onCommandLine.stderr.contains("visible to every user of this machine"), "\(onCommandLine.stderr)")
+        #expect(!onCommandLine.stderr.contains("secret"))
+        let file = dir + "/credentials"
+        try "user:secret\n".write(toFile: file, atomically: true, encoding: .utf8)
+        chmod(file, 0o644)
+        let readable = try await Binary.run(common + ["--marathon-auth-credential-file", file])
+        #expect(readable.stderr.contains("the Marathon credentials file can be read by other users") && readable.stderr.contains("chmod 600"),
+                "\(readable.stderr)")
+        chmod(file, 0o600)
+        let private_ = try await Binary.run(common + ["--marathon-auth-credential-file", file])
+        #expect(!private_.stderr.contains("can be read by other users") && !private_.stderr.contains("visible to every user"), "\(private_.stderr)")
     }
 }

@@ -95,7 +95,7 @@ public actor Reconciler {
                 break rounds
             }
             report.plan = plan
-            if round == 0 { logger.log(plan.desired.diagnostics + plan.config.diagnostics) }
+            if round == 0 { logNew(plan.desired.diagnostics + plan.config.diagnostics) }
             report.timings.build += plan.timings.build
             report.timings.plan += plan.timings.plan
             report.timings.render += plan.timings.render
@@ -153,6 +153,16 @@ public actor Reconciler {
             ("reload", report.reloaded ? "yes" : "no"), ("ms", (report.seconds * 1000).fixed(1)),
         ])
         return report
+    }
+
+    /// Diagnostics logged by the last pass: a pass logs only those that are new, so a warning
+    /// shows once when it appears, not again at every resync.
+    private var loggedDiagnostics: Set<String> = []
+
+    private func logNew(_ diagnostics: [Diagnostic]) {
+        let current = Set(diagnostics.map(\.description))
+        logger.log(diagnostics.filter { !loggedDiagnostics.contains($0.description) })
+        loggedDiagnostics = current
     }
 
     /// Binds of `plan` another process holds: each service that binds one is left out of this
