@@ -1,3 +1,5 @@
+import ServiceRouterCore
+
 /// An app definition as a client gives it (POST/PUT /v2/apps, or `createApp` in tests).
 /// Reads every Marathon 1.x input shape (1.5+ `networks` + `container.portMappings`, older
 /// `container.docker.network` + `docker.portMappings`, `ports`, `ipAddress`); the simulator always
