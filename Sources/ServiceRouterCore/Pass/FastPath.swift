@@ -6,6 +6,9 @@ public enum FastPath {
     /// The app's services with their servers rebuilt from the app's current tasks.
     public static func rebuild(_ app: MarathonApp, current: [Service], routing: RoutingOptions, health: [String: Bool],
                                resolvedHosts: [String: IPAddress]) -> Result<[Service], FullPassReason> {
+        // A colour of a blue/green deploy shares its backend with the other colours, and which of
+        // their tasks drain depends on all of them: only a full pass sees the whole group.
+        if DeploymentLabels.isMember(app.labels) { return .failure(.deploymentGroup(app.id)) }
         let rebuilt = DesiredStateBuilder.build(apps: [app], options: routing, context: BuildContext(
             resolvedHosts: resolvedHosts, lastKnownHealth: health, incumbentBackends: Set(current.map(\.backend))))
         var out: [Service] = []

@@ -67,6 +67,9 @@ public enum FullPassReason: Error, Sendable, Equatable, CustomStringConvertible 
     case slotsExhausted(ProxyName, needed: Int)
     case runtimeCommandRejected(command: String, reply: String)
     case reloadAlways
+    /// The app is a colour of a blue/green deploy (`HAPROXY_DEPLOYMENT_GROUP`): its backend is
+    /// built from every colour, which only a full pass (on the current model) has.
+    case deploymentGroup(String)
 
     /// Whether the full pass should start from a fresh snapshot rather than the current model.
     public var wantsSnapshot: Bool {
@@ -83,6 +86,7 @@ public enum FullPassReason: Error, Sendable, Equatable, CustomStringConvertible 
         case let .slotsExhausted(b, needed): "backend \(b) needs \(needed) slots"
         case let .runtimeCommandRejected(command, reply): "runtime command rejected: \(command) → \(reply)"
         case .reloadAlways: "reload-always mode"
+        case .deploymentGroup(let id): "app \(id) is a colour of a deployment group"
         }
     }
 }
