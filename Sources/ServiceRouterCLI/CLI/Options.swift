@@ -26,6 +26,8 @@ public enum Flags {
         FlagSpec(["-H", "--health-check"], .switchFlag, help: "route only tasks whose Marathon health checks are all alive"),
         FlagSpec(["--strict-mode"], .switchFlag, help: "route a service port only when HAPROXY_{n}_ENABLED=true"),
         FlagSpec(["--min-slots"], .value, value: "N", help: "smallest number of server slots per backend", default: "8"),
+        FlagSpec(["--min-serv-port-ip-per-task"], .value, value: "PORT", help: "with --max-serv-port-ip-per-task: IP-per-task apps that Marathon gives no service port get one from this range (marathon-lb's deterministic assignment)"),
+        FlagSpec(["--max-serv-port-ip-per-task"], .value, value: "PORT", help: "upper end of that range"),
     ]
     public static let render: [FlagSpec] = [
         FlagSpec(["--templates-dir"], .value, value: "DIR", help: "directory of template overrides (files named HAPROXY_<NAME>); HAPROXY_<NAME> environment variables also override"),
@@ -129,8 +131,20 @@ public struct CommonOptions: Sendable {
             throw UsageError("\(error)")
         }
         let minSlots = try a.int("--min-slots", default: 8, range: 1...10_000)
+        var ipPerTaskPorts: ClosedRange<Int>?
+        switch (a.has("--min-serv-port-ip-per-task"), a.has("--max-serv-port-ip-per-task")) {
+        case (true, true):
+            let low = try a.int("--min-serv-port-ip-per-task", default: 0, range: 1...65535)
+            let high = try a.int("--max-serv-port-ip-per-task", default: 0, range: 1...65535)
+            guard low <= high else {
+                throw UsageError("--min-serv-port-ip-per-task (\(low)) must not be above --max-serv-port-ip-per-task (\(high))")
+            }
+            ipPerTaskPorts = low...high
+        case (false, false): break
+        default: throw UsageError("--min-serv-port-ip-per-task and --max-serv-port-ip-per-task go together (the range to assign from)")
+        }
         let routing = RoutingOptions(groups: groups, healthCheck: a.has("--health-check"), strictMode: a.has("--strict-mode"),
-                                     minSlots: minSlots, reservedPorts: render.reservedPorts)
+                                     minSlots: minSlots, reservedPorts: render.reservedPorts, ipPerTaskServicePorts: ipPerTaskPorts)
         let templates: TemplateSet
         do {
             templates = try TemplateSet(overrides: TemplateOverrides.load(directory: a.string("--templates-dir"), environment: environment))

@@ -10,14 +10,18 @@ public struct RoutingOptions: Sendable, Equatable {
     public var minSlots: Int
     /// Ports the shared frontends and the stats listener bind; a service port may not take them.
     public var reservedPorts: Set<Int>
+    /// `--min-serv-port-ip-per-task`..`--max-serv-port-ip-per-task`: service ports for IP-per-task
+    /// apps Marathon gives none (`ServicePortAssigner`); nil: such apps have no service port.
+    public var ipPerTaskServicePorts: ClosedRange<Int>?
 
     public init(groups: [String] = ["*"], healthCheck: Bool = false, strictMode: Bool = false,
-                minSlots: Int = 8, reservedPorts: Set<Int> = []) {
+                minSlots: Int = 8, reservedPorts: Set<Int> = [], ipPerTaskServicePorts: ClosedRange<Int>? = nil) {
         self.groups = groups
         self.healthCheck = healthCheck
         self.strictMode = strictMode
         self.minSlots = minSlots
         self.reservedPorts = reservedPorts
+        self.ipPerTaskServicePorts = ipPerTaskServicePorts
     }
 }
 
@@ -103,8 +107,16 @@ public enum DesiredStateBuilder {
             units.append((owner, g))
         }
         units.sort { $0.app.id < $1.app.id }
+        var assigner = options.ipPerTaskServicePorts.map(ServicePortAssigner.init(range:))
 
-        for (app, group) in units {
+        for (given, group) in units {
+            var app = given
+            if assigner != nil {
+                app = assigner!.assign(app)
+                if ServicePortAssigner.needsPorts(given), app.servicePorts.contains(0), let range = options.ipPerTaskServicePorts {
+                    diagnostics.append(Diagnostic(.warning, .badApp, appId: app.id, "every port of --min-serv-port-ip-per-task..--max-serv-port-ip-per-task (\(range.lowerBound)-\(range.upperBound)) is given out; widen the range"))
+                }
+            }
             do {
                 candidates += try services(of: app, group: group, options: options, context: context, diagnostics: &diagnostics)
             } catch let e as ValidationError {
