@@ -55,7 +55,7 @@ public enum ConfigRenderer {
         var w = Writer()
         w.text(try templates["HAPROXY_HEAD"].render([:]))
         if let stats = options.stats {
-            w.text("\nlisten stats\n  bind \(stats.address):\(stats.port)\n  mode http\n  stats enable\n  stats uri /haproxy?stats\n  http-request use-service prometheus-exporter if { path /metrics }\n  monitor-uri /_haproxy_health_check\n")
+            w.text("\nlisten stats\n  bind \(stats.address):\(stats.port)\n  mode http\n  stats enable\n  stats uri /haproxy?stats\n  stats show-legends\n  http-request use-service prometheus-exporter if { path /metrics }\n  monitor-uri /_haproxy_health_check\n")
         }
         for p in pieces { if let u = p.userlist { w.text(u) } }
 
