@@ -221,6 +221,13 @@ public enum BlueGreen {
         case deleteOld
     }
 
+    /// The load balancers' backend for the group of `app` (a colour): `<group>_<HAPROXY_0_PORT>`.
+    public static func backendName(of app: MarathonApp) -> String? {
+        guard let labels = try? DeploymentLabels.parse(app.labels) else { return nil }
+        let port = app.labels["HAPROXY_0_PORT"].flatMap { Int($0.trimmingSpaces) } ?? app.servicePorts.first ?? 0
+        return (try? DesiredStateBuilder.backendName(appId: labels.serviceId, servicePort: port))?.text
+    }
+
     /// zdd.py's `get_deployment_target`: the new colour's target label, else its instances.
     public static func target(_ new: MarathonApp) -> Int {
         new.labels[DeploymentLabels.targetInstancesKey].flatMap { Int($0.trimmingSpaces) } ?? new.instances
