@@ -66,8 +66,11 @@ struct LabelRoutingTests {
         await r.stop()
     }
 
-    @Test func vhostAndCommaListRouteByHostHeader() async throws {
-        try await withRouter { r in
+    /// In both routing modes, a Host header with a port (`Host: name:80`, as clients send for
+    /// non-default ports) routes like the bare name (marathon-lb's `hdr(host)` ACLs missed it).
+    @Test(arguments: [false, true])
+    func vhostAndCommaListRouteByHostHeader(acl: Bool) async throws {
+        try await withRouter({ try await Router(acl: acl) }) { r in
             let a = try TaskServer(id: "a.1"), b = try TaskServer(id: "b.1")
             try await r.apply([
                 app("/a", port: try freePort(), [a], labels: ["HAPROXY_0_VHOST": "a.example.com, alias.example.com"]),
@@ -75,6 +78,8 @@ struct LabelRoutingTests {
             ])
             #expect(try await httpRequest(port: r.httpPort, host: "a.example.com").body == "a.1")
             #expect(try await httpRequest(port: r.httpPort, host: "ALIAS.example.com:8080").body == "a.1", "case and port ignored")
+            #expect(try await httpRequest(port: r.httpPort, host: "b.example.com:80").body == "b.1")
+            #expect(try await httpRequest(port: r.httpPort, host: "b.example.com.evil:80").status == 503)
             #expect(try await httpRequest(port: r.httpPort, host: "b.example.com").body == "b.1")
             #expect(try await httpRequest(port: r.httpPort, host: "nobody.example.com").status == 503)
         }
@@ -211,6 +216,7 @@ struct LabelRoutingTests {
             let root = try await httpRequest(port: r.httpPort, path: "/", host: "home.example.com")
             #expect(root.status == 301)
             #expect(root.headers["location"] == "/welcome")
+            #expect(try await httpRequest(port: r.httpPort, path: "/", host: "home.example.com:80").status == 301, "a port in Host too")
             #expect(try await httpRequest(port: r.httpPort, path: "/other", host: "home.example.com").body == "home.1")
         }
     }

@@ -87,7 +87,7 @@ import Testing
     @Test func singleVhost() throws {
         let app = makeApp("/nginx", labels: ["HAPROXY_0_VHOST": "test.example.com"])
         #expect(section(try render([app]), "frontend marathon_http_in")?.dropFirst(3) == [
-            "  acl host_test_example_com_nginx hdr(host) -i test.example.com",
+            "  acl host_test_example_com_nginx req.hdr(host),field(1,:) -i test.example.com",
             "  use_backend nginx_10000 if host_test_example_com_nginx",
         ])
     }
@@ -95,7 +95,7 @@ import Testing
     @Test func singleVhostWithPath() throws {
         let app = makeApp("/nginx", labels: ["HAPROXY_0_VHOST": "test.example.com", "HAPROXY_0_PATH": "/some/path"])
         #expect(section(try render([app]), "frontend marathon_http_in")?.dropFirst(3) == [
-            "  acl host_test_example_com_nginx hdr(host) -i test.example.com",
+            "  acl host_test_example_com_nginx req.hdr(host),field(1,:) -i test.example.com",
             "  acl path_nginx_10000 path_beg /some/path",
             "  use_backend nginx_10000 if host_test_example_com_nginx path_nginx_10000",
         ])
@@ -104,8 +104,8 @@ import Testing
     @Test func multipleVhosts() throws {
         let app = makeApp("/nginx", labels: ["HAPROXY_0_VHOST": "test.example.com,test"])
         #expect(section(try render([app]), "frontend marathon_http_in")?.dropFirst(3) == [
-            "  acl host_test_example_com_nginx hdr(host) -i test.example.com",
-            "  acl host_test_example_com_nginx hdr(host) -i test",
+            "  acl host_test_example_com_nginx req.hdr(host),field(1,:) -i test.example.com",
+            "  acl host_test_example_com_nginx req.hdr(host),field(1,:) -i test",
             "  use_backend nginx_10000 if host_test_example_com_nginx",
         ])
     }
@@ -115,8 +115,8 @@ import Testing
         let app = makeApp("/nginx", labels: ["HAPROXY_0_VHOST": "test.example.com,test", "HAPROXY_0_PATH": "/some/path"])
         #expect(section(try render([app]), "frontend marathon_http_in")?.dropFirst(3) == [
             "  acl path_nginx_10000 path_beg /some/path",
-            "  acl host_test_example_com_nginx hdr(host) -i test.example.com",
-            "  acl host_test_example_com_nginx hdr(host) -i test",
+            "  acl host_test_example_com_nginx req.hdr(host),field(1,:) -i test.example.com",
+            "  acl host_test_example_com_nginx req.hdr(host),field(1,:) -i test",
             "  use_backend nginx_10000 if host_test_example_com_nginx path_nginx_10000",
         ])
     }
@@ -427,7 +427,7 @@ import Testing
             "listen stats", "  bind 127\\.0\\.0\\.1:9090", "  stats enable", "  stats uri /haproxy\\?stats", "  stats show-legends",
             "  http-request use-service prometheus-exporter if \\{ path /metrics \\}", "  monitor-uri /_haproxy_health_check",
             "frontend marathon_http_in", "frontend marathon_http_appid_in", "  bind \\*:\(port)",
-            "  acl path_\(name) path_beg \(path)", "  acl host_\(acl) hdr\\(host\\) -i \(host)",
+            "  acl path_\(name) path_beg \(path)", "  acl host_\(acl) req\\.hdr\\(host\\),field\\(1,:\\) -i \(host)",
             "  use_backend \(name) if host_\(acl)( path_\(name))?",
             "  acl app_\(acl) hdr\\(x-marathon-app-id\\) -i /[A-Za-z0-9_.:/-]+", "  use_backend \(name) if app_\(acl)",
             "frontend \(name)", "  bind (\\*|\(ip)):\(port)", "  mode (http|tcp)", "  use_backend \(name)",
