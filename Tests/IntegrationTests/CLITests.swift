@@ -9,7 +9,7 @@ import ServiceRouterTestSupport
 /// The executable as an operator uses it.
 @Suite(.enabled(if: Binary.isBuilt, "servicerouter is not built (scripts/test runs swift build --build-tests)"))
 struct CLITests {
-    static let commands = ["once", "run", "plan", "render", "status", "socket", "templates", "docs", "demo"]
+    static let commands = ["once", "run", "plan", "render", "status", "zdd", "socket", "templates", "docs", "demo"]
 
     @Test(arguments: commands)
     func everyCommandHasHelp(_ command: String) async throws {
@@ -34,6 +34,11 @@ struct CLITests {
         (["run", "--group", "x", "--listen", "nowhere:port"], "--listen"),
         (["nope"], "unknown command 'nope'"),
         (["socket", "servers", "bad name;"], "HAProxy names"),
+        (["once", "--group", "x", "--group-https-by-vhost"], "--group-https-by-vhost needs --ssl-certs"),
+        (["once", "--group", "x", "--min-serv-port-ip-per-task", "20000"], "go together"),
+        (["once", "--group", "x", "--min-serv-port-ip-per-task", "20001", "--max-serv-port-ip-per-task", "20000"], "must not be above"),
+        (["zdd", "--marathon", "http://m:8080"], "--json is required"),
+        (["zdd", "--json", "/nonexistent.json"], "--json: cannot read"),
     ] as [([String], String)])
     func badUsageIsOneLineAndExitStatus2(_ args: [String], _ message: String) async throws {
         let r = try await Binary.run(args)

@@ -37,6 +37,7 @@ public enum Flags {
         FlagSpec(["--haproxy-stats"], .value, value: "ADDR:PORT", help: "HAProxy's stats page and Prometheus exporter (/metrics); 'off' disables it", default: "*:9090"),
         FlagSpec(["--ssl-certs"], .value, value: "FILES", help: "comma-separated PEM files: bind the shared HTTPS frontend (SNI routing) with them"),
         FlagSpec(["--https-port"], .value, value: "PORT", help: "port of the shared HTTPS frontend (with --ssl-certs)", default: "443"),
+        FlagSpec(["--group-https-by-vhost"], .switchFlag, help: "the HTTPS port hands each connection by SNI to a TLS frontend per virtual host, with that host's HAPROXY_{n}_SSL_CERT and HAPROXY_{n}_BIND_OPTIONS (--ssl-certs when none); needs --ssl-certs"),
         FlagSpec(["--vhost-routing"], .value, value: "map|acl", help: "map: vhosts in map files updated at runtime (vhost changes need no reload); acl: marathon-lb's ACL rules", default: "map"),
         FlagSpec(["--haproxy-map"], .switchFlag, help: "accepted for marathon-lb compatibility (map routing is the default)"),
         FlagSpec(["--enable-label-templates"], .switchFlag, help: "honour per-app HAPROXY_{n}_<TEMPLATE> labels (arbitrary HAProxy config from whoever deploys an app; off by default)"),
@@ -121,9 +122,15 @@ public struct CommonOptions: Sendable {
             throw UsageError("--vhost-routing: expected map or acl")
         }
         let mapDirectory = configPath.droppingLastPathComponent
-        let render = RenderOptions(adminSocket: socketPath, httpPort: httpPort, appIdPort: appIdPort == 0 ? nil : appIdPort, stats: stats,
+        var render = RenderOptions(adminSocket: socketPath, httpPort: httpPort, appIdPort: appIdPort == 0 ? nil : appIdPort, stats: stats,
                                    https: https, vhostRouting: routingMode, mapDirectory: mapDirectory.isEmpty ? "." : mapDirectory,
                                    labelTemplates: a.has("--enable-label-templates"))
+        if a.has("--group-https-by-vhost") {
+            guard https != nil else {
+                throw UsageError("--group-https-by-vhost needs --ssl-certs (the certificates of virtual hosts whose apps give none)")
+            }
+            render.groupHTTPSByVhost = true
+        }
         do {
             _ = try RenderOptions.validateSocketPath(render.vhostMapPath)
             for cert in https?.certificates ?? [] { _ = try LabelParser.filePath(cert, field: "--ssl-certs") }

@@ -76,7 +76,10 @@ public enum ConfigRenderer {
             var seenApps = Set<String>()
             for p in httpPieces where seenApps.insert(p.service.appId).inserted { w.text(p.appIdRule) }
         }
-        if let https = options.https {
+        if let https = options.https, options.groupHTTPSByVhost {
+            w.text(try groupedHTTPS(httpPieces, https: https, templates: templates, options: options, mapValues: mapValues,
+                                    taken: Set(pieces.map(\.service.backend.text)), diagnostics: &diagnostics))
+        } else if let https = options.https {
             let certs = try https.certificates.map { "crt " + (try LabelParser.filePath($0, field: "--ssl-certs")) }.joined(separator: " ")
             w.text(try templates["HAPROXY_HTTPS_FRONTEND_HEAD"].render(["httpsPort": String(https.port), "sslCerts": certs]))
             if useMaps { w.text(try templates["HAPROXY_HTTPS_FRONTEND_ROUTING_VARS"].render([:])) }
@@ -111,6 +114,8 @@ public enum ConfigRenderer {
         var backend: BackendText
         var hostEntries: [MapEntry] = []
         var pathEntries: [MapEntry] = []
+        /// `--group-https-by-vhost`: the explicit HTTPS rules of each vhost, for its own frontend.
+        var groupedHTTPSRules: [(host: HostName, text: String)] = []
 
         init(_ s: Service, _ bp: BackendPlan, _ t: ScopedTemplates, options: RenderOptions, useMaps: Bool) throws {
             service = s
@@ -140,6 +145,9 @@ public enum ConfigRenderer {
                 } else {
                     (httpRules, httpsRules) = try VhostRules.render(s, t, common)
                     if options.https == nil { httpsRules = nil }
+                    if options.https != nil, options.groupHTTPSByVhost {
+                        groupedHTTPSRules = try ConfigRenderer.perVhostHTTPSRules(s, t, common)
+                    }
                 }
             }
             var frontendValues = common

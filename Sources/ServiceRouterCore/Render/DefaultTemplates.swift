@@ -93,6 +93,18 @@ public enum DefaultTemplates {
         Entry(name: "HAPROXY_HTTPS_FRONTEND_HEAD", formatted: true,
               text: "\nfrontend marathon_https_in\n  bind *:{httpsPort} ssl {sslCerts}\n  mode http\n",
               summary: "The shared HTTPS frontend (only with `--ssl-certs`). `{sslCerts}` is `crt <file>` for each certificate; HAProxy picks one by SNI."),
+        Entry(name: "HAPROXY_HTTPS_GROUPED_FRONTEND_HEAD", formatted: true,
+              text: "\nfrontend marathon_https_in\n  bind *:{httpsPort}\n  mode tcp\n  tcp-request inspect-delay 5s\n  tcp-request content accept if {{ req_ssl_hello_type 1 }}\n",
+              summary: "With `--group-https-by-vhost`: the shared HTTPS port does not terminate TLS; it reads the SNI name and passes the connection to that virtual host's own TLS frontend."),
+        Entry(name: "HAPROXY_HTTPS_GROUPED_VHOST_FRONTEND_ACL", formatted: true,
+              text: "  use_backend {backend} if {{ req_ssl_sni -i {host} }}\n",
+              summary: "With `--group-https-by-vhost`: sends a virtual host's connections to its TLS frontend. `{host}` is the virtual host, `{backend}` the name of its loopback backend."),
+        Entry(name: "HAPROXY_HTTPS_GROUPED_VHOST_BACKEND_HEAD", formatted: true,
+              text: "\nbackend {name}\n  server loopback-for-tls abns@{socket} send-proxy-v2\n",
+              summary: "With `--group-https-by-vhost`: the loopback from the shared HTTPS port to a virtual host's TLS frontend. `{name}` is the cleaned virtual host, `{socket}` an abstract socket name unique to this HAProxy (it includes the HTTPS port)."),
+        Entry(name: "HAPROXY_HTTPS_GROUPED_VHOST_FRONTEND_HEAD", formatted: true,
+              text: "\nfrontend {name}\n  mode http\n  bind abns@{socket} accept-proxy ssl {sslCerts}{bindOpts}\n",
+              summary: "With `--group-https-by-vhost`: a virtual host's own TLS frontend. `{sslCerts}` are the `HAPROXY_{n}_SSL_CERT` files of the apps serving it (`--ssl-certs` when none has one), `{bindOpts}` their `HAPROXY_{n}_BIND_OPTIONS` (e.g. `verify required ca-file …` for client certificates). Its routing rules follow."),
         Entry(name: "HAPROXY_HTTP_FRONTEND_ROUTING_VARS", formatted: true,
               text: "  http-request set-var(txn.sr_host) req.hdr(host),field(1,:),lower\n  http-request set-var(txn.sr_path) path\n",
               summary: "servicerouter's map routing, part 1 (in the shared HTTP frontend, right after its head): the request's host (port stripped, lower-cased) and path."),
@@ -200,7 +212,7 @@ public struct TemplateSet: Sendable, Equatable {
 
 extension Template {
     /// Every placeholder servicerouter fills in, in any template (marathon-lb's names plus
-    /// `httpPort`, `appIdPort`, `httpsPort`, `vhostMap`, `vhostPathMap`).
+    /// `httpPort`, `appIdPort`, `httpsPort`, `vhostMap`, `vhostPathMap`, `socket`).
     public static let knownPlaceholders: Set<String> = [
         "backend", "appId", "cleanedUpAppId", "hostname", "cleanedUpHostname", "path", "realm", "user", "passwd",
         "bindAddr", "servicePort", "mode", "balance", "sslCert", "bindOptions", "proxypath", "rootpath", "redirpath",
@@ -208,6 +220,7 @@ extension Template {
         "otherOptions", "healthCheckPath", "healthCheckTimeoutSeconds", "healthCheckIntervalSeconds", "healthCheckFalls",
         "healthCheckMaxConsecutiveFailures", "healthCheckGracePeriodSeconds", "healthCheckProtocol", "healthCheckPortIndex",
         "healthCheckPort", "healthCheckPortOptions", "httpPort", "appIdPort", "httpsPort", "sslCerts", "vhostMap", "vhostPathMap",
+        "name", "socket", "bindOpts",
     ]
 
     /// A formatted template may only use known placeholders (marathon-lb failed at render time,

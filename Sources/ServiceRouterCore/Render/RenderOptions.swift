@@ -17,6 +17,10 @@ public struct RenderOptions: Sendable, Equatable {
     /// Per-app `HAPROXY_{n}_<TEMPLATE>` labels are honoured only when the operator enables them:
     /// they let whoever deploys an app write arbitrary HAProxy config.
     public var labelTemplates: Bool
+    /// `--group-https-by-vhost`: the HTTPS port passes each connection, by SNI, to a TLS frontend
+    /// of its own per virtual host (that host's apps' certificates and bind options), as
+    /// marathon-lb's grouped HTTPS frontend does. Needs `https`.
+    public var groupHTTPSByVhost = false
 
     public enum VhostRouting: String, Sendable, Equatable {
         /// Vhosts (and vhost + path) in map files updated through the runtime API: adding, moving
