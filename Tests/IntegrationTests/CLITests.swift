@@ -49,6 +49,32 @@ struct CLITests {
         #expect(r.stdout.isEmpty)
     }
 
+    /// `render --output-dir`: the config and the map files it names, in one directory, so that
+    /// `haproxy -c` checks exactly what was rendered (plain `render` names maps beside
+    /// --haproxy-config, which it does not write).
+    @Test func renderOutputDirWritesWhatHAProxyChecks() async throws {
+        let fixture = try Fixture.url("marathon15_apps.json")
+        let dir = NSTemporaryDirectory() + "render-out-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try await Binary.run(["render", "--apps-json", fixture.path, "--group", "external", "--haproxy-stats", "off",
+                                      "--haproxy-socket", "/tmp/servicerouter-render-test.sock", "--output-dir", dir])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.split(separator: "\n").map(String.init) == [
+            dir + "/haproxy.cfg", dir + "/servicerouter-vhost-path.map", dir + "/servicerouter-vhost.map",
+        ])
+        let config = try String(contentsOfFile: dir + "/haproxy.cfg", encoding: .utf8)
+        #expect(config.contains("map_str(\(dir)/servicerouter-vhost.map)"))
+        #expect(try String(contentsOfFile: dir + "/servicerouter-vhost.map", encoding: .utf8).contains("myvhost.com "))
+        if HAProxyProcess.isAvailable {
+            let check = try await haproxyCheck(dir + "/haproxy.cfg")
+            #expect(check.ok, "\(check.output)")
+        }
+        // Without --output-dir the same config is printed, naming maps beside --haproxy-config.
+        let printed = try await Binary.run(["render", "--apps-json", fixture.path, "--group", "external", "--haproxy-stats", "off",
+                                            "--haproxy-socket", "/tmp/servicerouter-render-test.sock", "--haproxy-config", "/etc/haproxy/haproxy.cfg"])
+        #expect(printed.stdout.contains("map_str(/etc/haproxy/servicerouter-vhost.map)"))
+    }
+
     @Test func renderPrintsAValidConfigForACapturedPayload() async throws {
         let fixture = try Fixture.url("marathon15_apps.json")
         let r = try await Binary.run(["render", "--apps-json", fixture.path, "--group", "external", "--haproxy-stats", "off",

@@ -10,6 +10,10 @@ enum OnceCommand {
     static func specs(_ mode: Mode) -> [FlagSpec] {
         var s = Flags.marathon + Flags.haproxy + Flags.routing + Flags.render + Flags.logging
         if mode == .once { s.append(FlagSpec(["-d", "--dry"], .switchFlag, help: "print the config and the runtime commands; change nothing")) }
+        if mode == .render {
+            s.append(FlagSpec(["--output-dir"], .value, value: "DIR",
+                              help: "write the config and the vhost map files it names into DIR (the config naming the maps there), so `haproxy -c -f DIR/haproxy.cfg` checks exactly what was rendered; print their paths"))
+        }
         return s + Flags.help
     }
 
@@ -17,7 +21,7 @@ enum OnceCommand {
         let (name, summary): (String, String) = switch mode {
         case .once: ("once", "One full pass: fetch Marathon's apps, then push task changes through HAProxy's runtime API, or write, validate and reload when the structure changed. Usable from cron, as servicerouter.py was.")
         case .plan: ("plan", "Show what `once` would do, changing nothing: the runtime commands, the vhost map changes, whether and why HAProxy would reload, and the config diff.")
-        case .render: ("render", "Print the haproxy.cfg servicerouter would write (the slot assignment is adopted from the running HAProxy when its socket answers).")
+        case .render: ("render", "Print the haproxy.cfg servicerouter would write (the slot assignment is adopted from the running HAProxy when its socket answers). The printed config names the vhost map files beside --haproxy-config; with --output-dir, the config and its maps are written into one directory instead, ready for `haproxy -c`.")
         case .status: ("status", "Per backend: slot → task id, address, HAProxy state, Marathon state.")
         }
         return CommandHelp(name: name, summary: summary, usage: "servicerouter \(name) [options]", specs: specs(mode))
@@ -29,7 +33,18 @@ enum OnceCommand {
             printOut(help(mode).text)
             return 0
         }
-        let opts = try CommonOptions.parse(a)
+        var opts = try CommonOptions.parse(a)
+        var outputDir: String?
+        if mode == .render, let dir = a.string("--output-dir") {
+            let absolute = dir.hasPrefix("/") ? dir : FileManager.default.currentDirectoryPath + "/" + dir
+            var trimmed = absolute
+            while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
+            opts.render.mapDirectory = trimmed
+            do { _ = try RenderOptions.validateSocketPath(opts.render.vhostPathMapPath) } catch {
+                throw UsageError("--output-dir: \(dir): a path of letters, digits and _ . : - / @ only (the config names the map files in it)")
+            }
+            outputDir = trimmed
+        }
         // render and status print to stdout; keep the log quiet unless asked.
         let logger = mode == .once ? opts.logger : Logger.stderr(level: a.has("--log-level") ? opts.logLevel : .warning, format: opts.logFormat)
         let source = try AppsSourceFactory.make(opts, logger: logger)
@@ -50,7 +65,11 @@ enum OnceCommand {
         let (plan, input) = try await reconciler.preview()
         switch mode {
         case .render:
-            printOut(plan.config.text)
+            if let dir = outputDir {
+                try writeRendered(plan, into: dir, configName: opts.configPath.split(separator: "/").last.map(String.init) ?? "haproxy.cfg")
+            } else {
+                printOut(plan.config.text)
+            }
         case .plan:
             printOut(PlanPrinter.plan(plan, previousConfig: ConfigStore(path: opts.configPath).read()))
         case .status:
@@ -60,6 +79,27 @@ enum OnceCommand {
             printOut(PlanPrinter.plan(plan, previousConfig: nil))
         }
         return 0
+    }
+}
+
+extension OnceCommand {
+    /// `render --output-dir`: the config and every map file it names, written into `dir`.
+    static func writeRendered(_ plan: PassPlan, into dir: String, configName: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        } catch {
+            throw RuntimeError("--output-dir: cannot create \(dir): \(error.foundationDescription)")
+        }
+        var written: [String] = []
+        let files = [(dir + "/" + configName, plan.config.text)] + plan.mapFiles.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        for (path, text) in files {
+            let store = ConfigStore(path: path)
+            do { try store.replace(with: text) } catch {
+                throw RuntimeError("--output-dir: cannot write \(path): \(error)")
+            }
+            written.append(path)
+        }
+        for path in written { printOut(path) }
     }
 }
 
