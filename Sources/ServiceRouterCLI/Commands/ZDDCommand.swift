@@ -99,24 +99,26 @@ enum ZDDCommand {
     }
 }
 
-struct ZDDSettings: Sendable {
-    var dryRun = false
-    var force = false
-    var resume = false
-    var groupName: String?
-    var stepDelay = 5.0
-    var initialInstances = 1
-    var linearIncrease = 0
-    var maxWait = 300.0
-    var timeout = 3600.0
-    var abortTimeout = 300.0
-    var preKillHook: String?
-    var balancers: [URL] = []
+/// `servicerouter zdd`'s options (the benchmark runs deploys with them too).
+public struct ZDDSettings: Sendable {
+    public var dryRun = false
+    public var force = false
+    public var resume = false
+    public var groupName: String?
+    public var stepDelay = 5.0
+    public var initialInstances = 1
+    public var linearIncrease = 0
+    public var maxWait = 300.0
+    public var timeout = 3600.0
+    public var abortTimeout = 300.0
+    public var preKillHook: String?
+    public var balancers: [URL] = []
+    public init() {}
 }
 
 /// One blue/green deploy: the I/O around `BlueGreen`'s decisions.
-final class ZDDRunner: Sendable {
-    enum Outcome: Sendable, Equatable {
+public final class ZDDRunner: Sendable {
+    public enum Outcome: Sendable, Equatable {
         case succeeded(String)
         case failed(String)
     }
@@ -134,8 +136,8 @@ final class ZDDRunner: Sendable {
     /// The operator's answer to a question (only asked without --force).
     let ask: @Sendable (String) -> Bool
 
-    init(client: MarathonClient, http: HTTPClient = HTTPClient(), settings: ZDDSettings, logger: Logger, time: any TimeSource = SystemTime(),
-         output: @escaping @Sendable (String) -> Void = { printOut($0) }, ask: @escaping @Sendable (String) -> Bool = ZDDRunner.askOnTerminal) {
+    public init(client: MarathonClient, http: HTTPClient = HTTPClient(), settings: ZDDSettings, logger: Logger, time: any TimeSource = SystemTime(),
+         output: @escaping @Sendable (String) -> Void = { Console.standardOutput($0.hasSuffix("\n") ? $0 : $0 + "\n") }, ask: @escaping @Sendable (String) -> Bool = ZDDRunner.askOnTerminal) {
         self.client = client
         self.http = http
         self.settings = settings
@@ -145,7 +147,7 @@ final class ZDDRunner: Sendable {
         self.ask = ask
     }
 
-    static let askOnTerminal: @Sendable (String) -> Bool = { question in
+    public static let askOnTerminal: @Sendable (String) -> Bool = { question in
         Console.standardError("\(question) [y/N] ")
         guard let line = readLine() else { return false }
         return ["y", "yes"].contains(line.trimmingWhitespace().lowercased())
@@ -157,7 +159,9 @@ final class ZDDRunner: Sendable {
         init(_ d: String) { description = d }
     }
 
-    func run(definition: JSONValue?) async -> Outcome {
+    /// Deploys `definition` (nil: `--resume` of `settings.groupName`). Never `.succeeded` unless
+    /// the old colour is gone and the new one serves at its target.
+    public func run(definition: JSONValue?) async -> Outcome {
         let signals = Signals.stream()
         let watcher = Task { [self] in
             for await sig in signals where sig == SIGINT || sig == SIGTERM {
