@@ -190,6 +190,75 @@ struct ZDDEndToEndTests {
         }
     }
 
+    /// SIGINT in the middle of a deploy (here: while the new colour's first task is up and old
+    /// tasks are draining) is a clean abort too; `--resume` afterwards is not needed.
+    @Test func anInterruptedDeployIsAbortedCleanly() async throws {
+        var o = Stack.Options()
+        o.statsPort = try freePort()
+        let s = try await Stack.start([], o)
+        try await withCleanup {
+            let port = try freePort(), alt = try freePort()
+            let stats = "http://127.0.0.1:\(o.statsPort!)"
+            let v1 = try JSONValue.parse(Self.definition("/zdd/int", group: "zdd-int", port: port, altPort: alt, instances: 2, version: "v1"))
+            #expect(await (try Self.runner(s, stats: [stats])).run(definition: v1) == .succeeded("/zdd/int-blue deployed (2 instances); it was the group's first colour"))
+            let blue = await running(s, "/zdd/int-blue")
+            try await eventually("blue routed") { await s.routed(port: port, count: 12) == blue }
+            let load = LoadGenerator(targets: [.init(name: "new-connection", port: port, keepAlive: false)], ratePerTarget: 40, maxDuration: 180)
+            load.start()
+            // A stats page that never shows the old task drained: the deploy waits there.
+            let runner = try Self.runner(s, stats: [stats, "http://127.0.0.1:\(try freePort())"])
+            let v2 = try JSONValue.parse(Self.definition("/zdd/int", group: "zdd-int", port: port, altPort: alt, instances: 2, version: "v2"))
+            let deploy = Task { await runner.run(definition: v2) }
+            try await eventually("the new colour running") { await running(s, "/zdd/int-green").count == 1 }
+            runner.interrupt(SIGINT)
+            let outcome = await deploy.value
+            #expect(outcome == .failed("aborted (SIGINT received); /zdd/int-blue serves with 2 instance(s) again and /zdd/int-green was deleted"))
+            #expect(await s.sim.app("/zdd/int-green") == nil)
+            let restored = await running(s, "/zdd/int-blue")
+            try await eventually("blue alone routed") { await s.routed(port: port, count: 12) == restored }
+            let counts = await load.finish()
+            #expect(counts.values.reduce(0) { $0 + $1.failed } == 0, "\(counts)")
+        } cleanup: {
+            await s.stop()
+        }
+    }
+
+    /// An interrupted deploy (both colours left) is finished by `--resume`: the newer colour
+    /// replaces the older.
+    @Test func resumeFinishesADeployLeftHalfWay() async throws {
+        let s = try await Stack.start([])
+        try await withCleanup {
+            let port = try freePort(), alt = try freePort()
+            func labels(_ colour: String, _ at: String) -> [String: String] {
+                ["HAPROXY_GROUP": "external", "HAPROXY_DEPLOYMENT_GROUP": "zdd-res", "HAPROXY_DEPLOYMENT_COLOUR": colour,
+                 "HAPROXY_0_PORT": String(port), "HAPROXY_DEPLOYMENT_ALT_PORT": String(alt), "HAPROXY_DEPLOYMENT_STARTED_AT": at,
+                 "HAPROXY_DEPLOYMENT_TARGET_INSTANCES": "3", "HAPROXY_DEPLOYMENT_NEW_INSTANCES": "0"]
+            }
+            _ = try await s.sim.createApp(AppSpec(id: "/zdd/res-blue", instances: 2, labels: labels("blue", "2026-03-01T10:00:00"),
+                                                  portDefinitions: [.init(port: port)]))
+            _ = try await s.sim.createApp(AppSpec(id: "/zdd/res-green", instances: 1, labels: labels("green", "2026-03-01T11:00:00"),
+                                                  portDefinitions: [.init(port: alt)]))
+            try await s.sim.waitForDeployments()
+            try await eventually("both colours routed on the group's port") {
+                await s.routed(port: port, count: 16).count == 3
+            }
+            var settings = ZDDSettings()
+            settings.force = true
+            settings.resume = true
+            settings.groupName = "zdd-res"
+            settings.stepDelay = 0.2
+            settings.timeout = 120
+            let client = MarathonClient(endpoints: try MarathonEndpoints(urls: [URL(string: s.sim.url)!]))
+            let outcome = await ZDDRunner(client: client, settings: settings, logger: .silent, output: { _ in }).run(definition: nil)
+            #expect(outcome == .succeeded("/zdd/res-green serves with 3 instance(s); /zdd/res-blue deleted"))
+            let green = await running(s, "/zdd/res-green")
+            #expect(green.count == 3)
+            try await eventually("green alone routed") { await s.routed(port: port, count: 16) == green }
+        } cleanup: {
+            await s.stop()
+        }
+    }
+
     /// What zdd refuses, and what `--dry-run` shows, without changing anything.
     @Test func dryRunAndRefusals() async throws {
         let s = try await Stack.start([])

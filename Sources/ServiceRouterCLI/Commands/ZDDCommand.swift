@@ -86,6 +86,12 @@ enum ZDDCommand {
         let logger = opts.logger
         let client = try AppsSourceFactory.marathonClient(opts, logger: logger)
         let runner = ZDDRunner(client: client, http: HTTPClient(caCertificateFile: opts.caCert), settings: settings, logger: logger)
+        // SIGINT/SIGTERM: abort cleanly at the next look (the runner never exits half-way).
+        let signals = Signals.stream()
+        let watcher = Task {
+            for await sig in signals where sig == SIGINT || sig == SIGTERM { runner.interrupt(sig) }
+        }
+        defer { watcher.cancel() }
         let outcome = await runner.run(definition: definition)
         switch outcome {
         case .succeeded(let message):
@@ -129,7 +135,7 @@ public final class ZDDRunner: Sendable {
     let logger: Logger
     let time: any TimeSource
     let resolver = CachingHostResolver()
-    /// Set by SIGINT/SIGTERM: the loop aborts at its next look.
+    /// Set by `interrupt` (SIGINT/SIGTERM in the command): the loop aborts at its next look.
     let interrupted = Atomic<Int32>(0)
     /// What to say on standard output (the final definition): replaceable in tests.
     let output: @Sendable (String) -> Void
@@ -162,13 +168,6 @@ public final class ZDDRunner: Sendable {
     /// Deploys `definition` (nil: `--resume` of `settings.groupName`). Never `.succeeded` unless
     /// the old colour is gone and the new one serves at its target.
     public func run(definition: JSONValue?) async -> Outcome {
-        let signals = Signals.stream()
-        let watcher = Task { [self] in
-            for await sig in signals where sig == SIGINT || sig == SIGTERM {
-                self.interrupted.store(sig, ordering: .releasing)
-            }
-        }
-        defer { watcher.cancel() }
         do {
             return try await deploy(definition)
         } catch let e as Abort {
@@ -176,6 +175,11 @@ public final class ZDDRunner: Sendable {
         } catch {
             return .failed("\(error)")
         }
+    }
+
+    /// Asks the deploy in progress to abort cleanly (as SIGINT does), at its next look.
+    public func interrupt(_ signal: Int32 = SIGINT) {
+        interrupted.store(signal, ordering: .releasing)
     }
 
     // MARK: - The deploy
