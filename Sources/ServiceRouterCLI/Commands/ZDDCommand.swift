@@ -194,7 +194,7 @@ public final class ZDDRunner: Sendable {
             let old = deploys[deploys.count - 2], new = deploys[deploys.count - 1]
             logger.info("zdd: resuming", [("old", old.id), ("new", new.id)])
             if settings.dryRun { return .succeeded("dry run: \(new.id) would replace \(old.id)") }
-            return try await swap(oldId: old.id, newId: new.id, restoreTo: max(old.instances, BlueGreen.target(new)), created: false)
+            return try await swap(oldId: old.id, newId: new.id, restoreTo: max(old.instances, BlueGreen.target(new)))
         }
         guard let definition else { throw Abort("no app definition") }
         guard deploys.count <= 1 else {
@@ -222,7 +222,7 @@ public final class ZDDRunner: Sendable {
             // The group's first colour: nothing to replace, but done only once it serves.
             return try await firstDeploy(prepared)
         }
-        return try await swap(oldId: old.id, newId: prepared.id, restoreTo: old.instances, created: true)
+        return try await swap(oldId: old.id, newId: prepared.id, restoreTo: old.instances)
     }
 
     private func firstDeploy(_ p: BlueGreen.Prepared) async throws -> Outcome {
@@ -241,7 +241,7 @@ public final class ZDDRunner: Sendable {
     }
 
     /// zdd.py's `swap_zdd_apps`: step until the old colour can be deleted, then delete it.
-    private func swap(oldId: String, newId: String, restoreTo: Int, created: Bool) async throws -> Outcome {
+    private func swap(oldId: String, newId: String, restoreTo: Int) async throws -> Outcome {
         let deadline = time.now() + settings.timeout
         var lastAction = time.now()
         var lastWait = ""
