@@ -3,7 +3,7 @@ import Foundation
 /// What to run and how big. `smoke` shrinks everything to a few seconds (the test suite runs it).
 public struct BenchOptions: Sendable {
     public enum Scenario: String, Sendable, CaseIterable {
-        case convergence, churn, scale, vhost, idle, all
+        case convergence, churn, scale, vhost, idle, bluegreen, all
     }
 
     public var scenario: Scenario = .all
@@ -23,6 +23,8 @@ public struct BenchOptions: Sendable {
     public var resyncRuns = 7
     /// Vhost: label changes that move an app to a new virtual host.
     public var vhostMoves = 20
+    /// Bluegreen: instances of each colour of the zdd deploy.
+    public var blueGreenInstances = 10
     /// Idle: seconds an idle `servicerouter run` is measured.
     public var idleSeconds = 60.0
     /// Seconds a killed task keeps serving (TASK_KILLING) before TASK_KILLED.
@@ -50,18 +52,19 @@ public struct BenchOptions: Sendable {
         o.resyncRuns = 3
         o.vhostMoves = 3
         o.idleSeconds = 2
+        o.blueGreenInstances = 3
         o.killGrace = 1
         o.placement = placement
         return o
     }
 
     public var runs: Set<Scenario> {
-        scenario == .all ? [.convergence, .churn, .scale, .vhost, .idle] : [scenario]
+        scenario == .all ? [.convergence, .churn, .scale, .vhost, .idle, .bluegreen] : [scenario]
     }
 
     public static let usage = """
         usage: servicerouter-bench [options]
-          --scenario S         convergence | churn | scale | vhost | idle | all (default all)
+          --scenario S         convergence | churn | scale | vhost | idle | bluegreen | all (default all)
           --replacements N     convergence: task replacements measured (default 200)
           --duration S         churn: seconds of load and churn per mode (default 60)
           --change-rate N      churn: task replacements per second (default 10)
@@ -72,6 +75,7 @@ public struct BenchOptions: Sendable {
           --resyncs N          scale: idle full resyncs measured (default 7)
           --vhost-moves N      vhost: HAPROXY_0_VHOST changes measured (default 20)
           --idle-seconds S     idle: seconds an idle servicerouter run is measured (default 60)
+          --bluegreen-instances N  bluegreen: instances of each colour of the zdd deploy (default 10)
           --smoke              a seconds-long version of everything (small counts, short durations)
           --json FILE          also write the results as JSON
           --in-process-sim     run the simulator in this process (default: a child process, so the
@@ -104,7 +108,7 @@ public struct BenchOptions: Sendable {
             case "--in-process-sim": o.placement = .inProcess
             case "-h", "--help": throw BenchError("")
             case "--scenario", "--replacements", "--duration", "--change-rate", "--load-rate", "--apps", "--tasks-per-app",
-                 "--scale-changes", "--resyncs", "--vhost-moves", "--idle-seconds", "--json", "--haproxy-bin":
+                 "--scale-changes", "--resyncs", "--vhost-moves", "--idle-seconds", "--json", "--haproxy-bin", "--bluegreen-instances":
                 explicit[arg] = try inline ?? value(arg)
             default: throw BenchError("unknown option \(arg)")
             }
@@ -125,7 +129,7 @@ public struct BenchOptions: Sendable {
             return n
         }
         if let s = explicit["--scenario"] {
-            guard let sc = Scenario(rawValue: s) else { throw BenchError("--scenario: expected convergence, churn, scale, vhost, idle or all") }
+            guard let sc = Scenario(rawValue: s) else { throw BenchError("--scenario: expected convergence, churn, scale, vhost, idle, bluegreen or all") }
             o.scenario = sc
         }
         o.replacements = try int("--replacements", 1...100_000) ?? o.replacements
@@ -137,6 +141,7 @@ public struct BenchOptions: Sendable {
         o.scaleChanges = try int("--scale-changes", 1...10_000) ?? o.scaleChanges
         o.resyncRuns = try int("--resyncs", 1...1000) ?? o.resyncRuns
         o.vhostMoves = try int("--vhost-moves", 1...1000) ?? o.vhostMoves
+        o.blueGreenInstances = try int("--bluegreen-instances", 1...100) ?? o.blueGreenInstances
         if let v = explicit["--idle-seconds"] {
             guard let d = Double(v), d > 0, d <= 3600 else { throw BenchError("--idle-seconds: expected 0-3600") }
             o.idleSeconds = d

@@ -50,6 +50,7 @@ public struct BenchResults: Sendable, Codable {
     public var churn: ChurnResult?
     public var vhost: VhostResult?
     public var idle: IdleResult?
+    public var bluegreen: BlueGreenResult?
     public var checks: [Check]
 
     public var correctnessPassed: Bool { checks.allSatisfy { $0.kind != .correctness || $0.passed } }
@@ -102,6 +103,9 @@ public enum BenchRunner {
         if runs.contains(.idle) {
             results.idle = try await IdleScenario.run(o)
         }
+        if runs.contains(.bluegreen) {
+            results.bluegreen = try await BlueGreenScenario.run(o)
+        }
         results.seconds = Monotonic.now() - started
         results.checks = checks(results)
         return results
@@ -145,6 +149,13 @@ public enum BenchRunner {
                              measured: "\(i.reloads) / \(i.fullPasses)", passed: i.reloads == 0 && i.fullPasses == 0))
             out.append(Check(kind: .target, name: "idle: servicerouter run CPU", target: "< 1 ms/s",
                              measured: f(i.cpuMillisecondsPerSecond, "ms/s"), passed: i.cpuMillisecondsPerSecond < 1))
+        }
+        if let b = r.bluegreen {
+            out.append(Check(kind: .correctness, name: "bluegreen: zdd deploy completed", target: "yes",
+                             measured: b.succeeded ? "yes" : "no: \(b.outcome)", passed: b.succeeded))
+            out.append(Check(kind: .correctness, name: "bluegreen: reloads during the deploy", target: "0", measured: String(b.reloads), passed: b.reloads == 0))
+            out.append(Check(kind: .correctness, name: "bluegreen: failed requests", target: "0",
+                             measured: "\(b.failed) of \(b.requests)", passed: b.failed == 0 && b.requests > 0))
         }
         if let s = r.scale {
             out.append(Check(kind: .correctness, name: "scale: runtime commands on an idle resync", target: "0",

@@ -92,6 +92,16 @@ public enum BenchReport {
             s += "  reloads: \(v.reloads); full passes: \(v.fullPasses); not routed within 15 s: \(v.unrouted); "
             s += "service-port load: \(v.requests) requests, \(v.failed) failed\(v.lastFailure.map { " (last: \($0))" } ?? "")\n\n"
         }
+        if let b = r.bluegreen {
+            s += "BLUEGREEN — servicerouter zdd replaces \(b.instances) instances with \(b.instances) (the stats page watched), under load\n"
+            s += table([["", "measured"],
+                        ["  deploy (new colour created → old colour deleted)", f(b.seconds, 1) + " s"],
+                        ["  outcome", b.succeeded ? "succeeded" : "FAILED: \(b.outcome)"],
+                        ["  HAProxy reloads during the deploy", String(b.reloads)],
+                        ["  requests / failed", "\(b.requests) / \(b.failed)" + (b.lastFailure.map { " (last: \($0))" } ?? "")],
+                        ["  answered by the old / new colour", "\(b.servedByOld) / \(b.servedByNew)"],
+                        ["  full passes (task events of a colour take one)", String(b.fullPasses)]]) + "\n"
+        }
         var rows: [[String]] = [["check", "target", "measured", ""]]
         for c in r.checks {
             rows.append([c.name, c.target, c.measured, c.passed ? "ok" : (c.kind == .correctness ? "FAILED" : "MISSED")])

@@ -21,6 +21,7 @@ public enum ServiceRouterMain {
         ("plan", "show what `once` would do: runtime commands, whether and why it would reload, the config diff"),
         ("render", "print the haproxy.cfg servicerouter would write"),
         ("status", "per backend: slot → task, address, HAProxy state, Marathon state"),
+        ("zdd", "blue/green deploy of an app through Marathon (marathon-lb's zdd.py), with no HAProxy reload"),
         ("socket", "send runtime-API commands to HAProxy and print the replies; `socket servers [BACKEND]` for a slot table"),
         ("templates", "list the config templates, or write their defaults to a directory"),
         ("docs", "print the command-line reference, or regenerate docs/cli.md and docs/templates.md"),
@@ -56,6 +57,7 @@ public enum ServiceRouterMain {
             case "render": return try await OnceCommand.run(rest, mode: .render)
             case "status": return try await OnceCommand.run(rest, mode: .status)
             case "socket": return try await SocketCommand.run(rest)
+            case "zdd": return try await ZDDCommand.run(rest)
             case "run", "sse": return try await RunCommand.run(rest)
             case "poll": return try await OnceCommand.run(rest, mode: .once)
             case "templates": return try await TemplatesCommand.run(rest)

@@ -48,6 +48,14 @@ struct BenchmarkSmokeTests {
         let idle = try #require(results.idle, "\(report)")
         #expect(idle.reloads == 0 && idle.fullPasses == 0, "\(report)")
 
+        // A blue/green deploy (servicerouter zdd) under load: completed, no reload, no failure.
+        let bluegreen = try #require(results.bluegreen, "\(report)")
+        #expect(bluegreen.succeeded, "\(bluegreen.outcome)\n\(report)")
+        #expect(bluegreen.reloads == 0, "\(report)")
+        #expect(bluegreen.requests > 0)
+        #expect(bluegreen.failed == 0, "\(bluegreen.lastFailure ?? "")\n\(report)")
+        #expect(bluegreen.servedByOld > 0 && bluegreen.servedByNew > 0, "both colours served through one backend\n\(report)")
+
         #expect(results.correctnessPassed, "\(report)")
         // The machine-readable form round-trips.
         let decoded = try JSONDecoder().decode(BenchResults.self, from: Data(try results.json().utf8))

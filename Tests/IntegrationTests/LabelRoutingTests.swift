@@ -20,16 +20,18 @@ struct LabelRoutingTests {
         let httpsPort: Int?
         let logs = MemoryLogSink()
 
-        init(strict: Bool = false, acl: Bool = false, labelTemplates: Bool = false, certificate: String? = nil) async throws {
+        init(strict: Bool = false, acl: Bool = false, labelTemplates: Bool = false, certificate: String? = nil,
+             groupHTTPS: Bool = false) async throws {
             haproxy = try HAProxyProcess()
             try await haproxy.start()
             httpPort = try freePort()
             appIdPort = try freePort()
             let https = try certificate.map { _ in try freePort() }
             httpsPort = https
-            let render = RenderOptions(adminSocket: haproxy.socketPath, httpPort: httpPort, appIdPort: appIdPort, stats: nil,
+            var render = RenderOptions(adminSocket: haproxy.socketPath, httpPort: httpPort, appIdPort: appIdPort, stats: nil,
                                        https: certificate.map { .init(port: https!, certificates: [$0]) },
                                        vhostRouting: acl ? .acl : .map, mapDirectory: haproxy.directory, labelTemplates: labelTemplates, bindAddress: "127.0.0.1")
+            render.groupHTTPSByVhost = groupHTTPS
             let settings = ReconcilerSettings(pass: PassSettings(
                 routing: RoutingOptions(groups: ["external"], strictMode: strict, minSlots: 4, reservedPorts: render.reservedPorts),
                 render: render, templates: try TemplateSet()), configPath: haproxy.configPath)
@@ -66,8 +68,11 @@ struct LabelRoutingTests {
         await r.stop()
     }
 
-    @Test func vhostAndCommaListRouteByHostHeader() async throws {
-        try await withRouter { r in
+    /// In both routing modes, a Host header with a port (`Host: name:80`, as clients send for
+    /// non-default ports) routes like the bare name (marathon-lb's `hdr(host)` ACLs missed it).
+    @Test(arguments: [false, true])
+    func vhostAndCommaListRouteByHostHeader(acl: Bool) async throws {
+        try await withRouter({ try await Router(acl: acl) }) { r in
             let a = try TaskServer(id: "a.1"), b = try TaskServer(id: "b.1")
             try await r.apply([
                 app("/a", port: try freePort(), [a], labels: ["HAPROXY_0_VHOST": "a.example.com, alias.example.com"]),
@@ -75,6 +80,8 @@ struct LabelRoutingTests {
             ])
             #expect(try await httpRequest(port: r.httpPort, host: "a.example.com").body == "a.1")
             #expect(try await httpRequest(port: r.httpPort, host: "ALIAS.example.com:8080").body == "a.1", "case and port ignored")
+            #expect(try await httpRequest(port: r.httpPort, host: "b.example.com:80").body == "b.1")
+            #expect(try await httpRequest(port: r.httpPort, host: "b.example.com.evil:80").status == 503)
             #expect(try await httpRequest(port: r.httpPort, host: "b.example.com").body == "b.1")
             #expect(try await httpRequest(port: r.httpPort, host: "nobody.example.com").status == 503)
         }
@@ -231,6 +238,7 @@ struct LabelRoutingTests {
             let root = try await httpRequest(port: r.httpPort, path: "/", host: "home.example.com")
             #expect(root.status == 301)
             #expect(root.headers["location"] == "/welcome")
+            #expect(try await httpRequest(port: r.httpPort, path: "/", host: "home.example.com:80").status == 301, "a port in Host too")
             #expect(try await httpRequest(port: r.httpPort, path: "/other", host: "home.example.com").body == "home.1")
         }
     }
@@ -303,6 +311,40 @@ struct LabelRoutingTests {
             #expect(try await pki.get(port: https, serverName: "b.example.com").body == "tls.b")
             // HAPROXY_0_SSL_CERT: the service port itself terminates TLS.
             #expect(try await pki.get(port: tlsPort, serverName: "a.example.com").body == "tls.a")
+        }
+    }
+
+    /// `--group-https-by-vhost`: each virtual host gets its own TLS frontend with its apps'
+    /// certificate (`HAPROXY_{n}_SSL_CERT`), else `--ssl-certs`; routing inside is the usual one.
+    /// A new vhost is a new frontend: one reload, after which the others still serve.
+    @Test(arguments: [false, true])
+    func groupHTTPSByVhostTerminatesTLSPerVhost(acl: Bool) async throws {
+        let shared = try TestPKI(names: ["b.example.com", "c.example.com"]), own = try TestPKI(names: ["a.example.com"])
+        defer { shared.remove(); own.remove() }
+        try await withRouter({ try await Router(acl: acl, certificate: shared.pemPath, groupHTTPS: true) }) { r in
+            let a = try TaskServer(id: "grp.a"), b = try TaskServer(id: "grp.b"), api = try TaskServer(id: "grp.api"), c = try TaskServer(id: "grp.c")
+            let apps = [
+                app("/grp-a", port: try freePort(), [a], labels: ["HAPROXY_0_VHOST": "a.example.com", "HAPROXY_0_SSL_CERT": own.pemPath]),
+                app("/grp-b", port: try freePort(), [b], labels: ["HAPROXY_0_VHOST": "b.example.com"]),
+                app("/grp-api", port: try freePort(), [api], labels: ["HAPROXY_0_VHOST": "b.example.com", "HAPROXY_0_PATH": "/api"]),
+            ]
+            try await r.apply(apps)
+            let https = try #require(r.httpsPort)
+            // Verified against each PKI's own CA: a.example.com is served with its app's certificate.
+            #expect(try await own.get(port: https, serverName: "a.example.com").body == "grp.a")
+            #expect(try await shared.get(port: https, serverName: "b.example.com").body == "grp.b")
+            #expect(try await shared.get(port: https, serverName: "b.example.com", path: "/api/x").body == "grp.api")
+            await #expect(throws: (any Error).self, "a.example.com's frontend does not have the shared certificate") {
+                _ = try await shared.get(port: https, serverName: "a.example.com")
+            }
+            let config = try String(contentsOfFile: r.haproxy.configPath, encoding: .utf8)
+            #expect(config.contains("frontend a_example_com\n  mode http\n  bind abns@servicerouter_\(https)_a_example_com accept-proxy ssl crt \(own.pemPath)\n"))
+            // A vhost more: a new frontend (reload); everything still served.
+            let report = try await r.apply(apps + [app("/grp-c", port: try freePort(), [c], labels: ["HAPROXY_0_VHOST": "c.example.com"])])
+            #expect(report.reloaded)
+            #expect(try await shared.get(port: https, serverName: "c.example.com").body == "grp.c")
+            #expect(try await own.get(port: https, serverName: "a.example.com").body == "grp.a")
+            #expect(try await httpRequest(port: r.httpPort, host: "c.example.com").body == "grp.c", "plain HTTP is unchanged")
         }
     }
 

@@ -58,7 +58,7 @@ struct MigrationCLITests {
     @Test(arguments: [
         (["once", "--group", "x", "--skip-validation"], "--skip-validation is not supported: every candidate config is checked with `haproxy -c`"),
         (["run", "--group", "x", "--dcos-auth-credentials", "{}"], "use --auth-credentials USER:PASS or --marathon-auth-credential-file FILE"),
-        (["plan", "--group", "x", "--group-https-by-vhost"], "--group-https-by-vhost is not supported"),
+        (["plan", "--group", "x", "--group-https-by-vhost"], "--group-https-by-vhost needs --ssl-certs"),
         (["once", "--group", "x", "--max-reload-retries", "many"], "--max-reload-retries: expected an integer"),
         // marathon-lb's two modes, crossed: each says what to use.
         (["once", "--group", "x", "--sse"], "marathon-lb's event-stream mode (--sse) is `servicerouter run`"),

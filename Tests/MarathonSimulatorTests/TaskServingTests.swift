@@ -133,6 +133,33 @@ import Testing
         }
     }
 
+    /// Marathon 1.4's IP-per-task shape (`ipAddress.discovery`) comes back in that shape, and —
+    /// Marathon issue 3636 — without service ports: what marathon-lb's (and servicerouter's)
+    /// `--min/max-serv-port-ip-per-task` are for.
+    @Test func ipAddressDiscoveryAppsHaveNoServicePorts() async throws {
+        try await withSimulator { sim in
+            let port = 18080 + Int.random(in: 0..<1000)
+            let created = try await sim.createApp(json: """
+                {"id": "/legacy", "instances": 1, "container": {"type": "DOCKER", "docker": {"image": "nginx"}},
+                 "ipAddress": {"networkName": "dcos", "discovery": {"ports": [{"number": \(port), "name": "http", "protocol": "tcp"}]}}}
+                """)
+            #expect(created.servicePorts.isEmpty)
+            let raw = try await RawHTTP.get(port: sim.port, "/v2/apps?embed=apps.tasks").json()
+            let app = raw["apps"]?.arrayValue?.first
+            #expect(app?["ipAddress"]?["discovery"]?["ports"] == [["number": .int(port), "protocol": "tcp", "name": "http"]])
+            #expect(app?["networks"] == nil)
+            #expect(app?["container"]?["portMappings"] == nil)
+            #expect(app?["portDefinitions"] == [])
+            let decoded = try #require(try MarathonDecoding.apps(from: try await RawHTTP.get(port: sim.port, "/v2/apps?embed=apps.tasks").body).apps.first)
+            #expect(decoded.networking == .ipPerTask)
+            #expect(decoded.servicePorts.isEmpty)
+            #expect(decoded.containerPorts == [port])
+            let t = try #require(await sim.tasks("/legacy").first)
+            let r = try await RawHTTP.request("GET", port: t.listenPorts[0], "/", host: t.ipAddress)
+            #expect(r.text == "\(t.id)\n")
+        }
+    }
+
     @Test func bridgeAppsGetServicePortsAndHostPorts() async throws {
         try await withSimulator { sim in
             let created = try await sim.createApp(json: """

@@ -32,7 +32,7 @@ enum Rendering {
                 container["docker"] = ["forcePullImage": false, "image": .string(image), "parameters": [], "privileged": false]
             }
             container["volumes"] = []
-            if spec.network != .host {
+            if spec.network != .host && !spec.ipAddressDiscovery {
                 container["portMappings"] = .array(spec.portMappings.enumerated().map { i, m in
                     var pm: JSONObject = ["containerPort": .int(m.containerPort)]
                     if spec.network == .bridge || m.hostPort != 0 { pm["hostPort"] = .int(m.hostPort) }
@@ -55,9 +55,20 @@ enum Rendering {
         o["maxLaunchDelaySeconds"] = 3600
         o["mem"] = .double(spec.mem)
         o["gpus"] = 0
-        var network: JSONObject = ["mode": .string(spec.network.rawValue)]
-        if spec.network == .container { network = ["name": .string(spec.networkName ?? "dcos"), "mode": "container"] }
-        o["networks"] = [.object(network)]
+        if spec.ipAddressDiscovery {
+            // Marathon 1.4: `ipAddress` instead of `networks`, and no service port anywhere.
+            o["ipAddress"] = ["discovery": ["ports": .array(spec.portMappings.map { m in
+                var p: JSONObject = ["number": .int(m.containerPort), "protocol": .string(m.protocol)]
+                if let name = m.name { p["name"] = .string(name) }
+                return .object(p)
+            })], "groups": [], "labels": [:], "networkName": .string(spec.networkName ?? "dcos")]
+            o["portDefinitions"] = []
+            if embed.contains(.deprecatedPorts) { o["ports"] = [] }
+        } else {
+            var network: JSONObject = ["mode": .string(spec.network.rawValue)]
+            if spec.network == .container { network = ["name": .string(spec.networkName ?? "dcos"), "mode": "container"] }
+            o["networks"] = [.object(network)]
+        }
         if spec.network == .host {
             o["portDefinitions"] = .array(spec.portDefinitions.enumerated().map { i, d in
                 var pd: JSONObject = ["port": .int(i < app.servicePorts.count ? app.servicePorts[i] : d.port),

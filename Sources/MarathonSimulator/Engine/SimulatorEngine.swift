@@ -287,6 +287,8 @@ final class SimulatorEngine: Sendable {
     }
 
     private func allocateServicePorts(_ spec: AppSpec, _ s: inout EngineState) throws -> [Int] {
+        // Marathon 1.4 gave IP-per-task apps in the `ipAddress` shape no service ports (issue 3636).
+        if spec.ipAddressDiscovery { return [] }
         let requested = spec.network == .host ? spec.portDefinitions.map(\.port) : spec.portMappings.map(\.servicePort)
         var out: [Int] = []
         for port in requested {

@@ -1,5 +1,6 @@
 import Dispatch
 import FoundationEssentials
+import ServiceRouterCore
 import ServiceRouterIO
 import Synchronization
 

@@ -1,3 +1,5 @@
+import ServiceRouterCore
+
 /// An app definition as a client gives it (POST/PUT /v2/apps, or `createApp` in tests).
 /// Reads every Marathon 1.x input shape (1.5+ `networks` + `container.portMappings`, older
 /// `container.docker.network` + `docker.portMappings`, `ports`, `ipAddress`); the simulator always
@@ -108,6 +110,10 @@ public struct AppSpec: Sendable, Equatable {
     /// nil: the simulator's default kill grace period.
     public var taskKillGracePeriodSeconds: Double?
     public var acceptedResourceRoles: [String]?
+    /// IP-per-task in Marathon 1.4's shape (`ipAddress.discovery.ports`, set by `parse` when a
+    /// definition uses it): the app is answered in that shape, and — Marathon issue 3636 — with no
+    /// service ports at all.
+    public var ipAddressDiscovery = false
 
     public init(id: String, instances: Int = 1, labels: [String: String] = [:], cmd: String? = nil,
                 cpus: Double = 0.1, mem: Double = 32, disk: Double = 0, env: [String: String] = [:],
@@ -292,6 +298,8 @@ extension AppSpec {
         if let list = container?["portMappings"]?.arrayValue ?? docker?["portMappings"]?.arrayValue {
             portMappings = try mappings(list)
         } else if network == .container, let discovery = o["ipAddress"]?["discovery"]?["ports"]?.arrayValue {
+            ipAddressDiscovery = true
+            networkName = networkName ?? o["ipAddress"]?["networkName"]?.stringValue
             portMappings = discovery.map {
                 PortMapping(containerPort: $0["number"]?.intValue ?? 0, name: $0["name"]?.stringValue,
                             protocol: $0["protocol"]?.stringValue ?? "tcp")

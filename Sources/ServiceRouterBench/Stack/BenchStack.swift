@@ -16,6 +16,8 @@ final class BenchStack: @unchecked Sendable {
         var reloadAlways = false
         var placement: SimulatorPlacement
         var haproxyBinary = "haproxy"
+        /// HAProxy's stats page on 127.0.0.1 (the blue/green deploy watches it); nil: none.
+        var statsPort: Int? = nil
     }
 
     let directory: String
@@ -63,7 +65,8 @@ final class BenchStack: @unchecked Sendable {
             throw error
         }
         let httpPort = try BenchPorts.free(1)[0]
-        let render = RenderOptions(adminSocket: haproxy.socketPath, httpPort: httpPort, appIdPort: nil, stats: nil, bindAddress: "127.0.0.1")
+        let render = RenderOptions(adminSocket: haproxy.socketPath, httpPort: httpPort, appIdPort: nil,
+                                   stats: c.statsPort.map { .init(address: "127.0.0.1", port: $0) }, bindAddress: "127.0.0.1")
         var settings = ReconcilerSettings(pass: PassSettings(routing: RoutingOptions(groups: ["external"], healthCheck: false,
                                                                                      reservedPorts: render.reservedPorts),
                                                              render: render, templates: try TemplateSet(), reloadAlways: c.reloadAlways),

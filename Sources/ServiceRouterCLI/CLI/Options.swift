@@ -30,6 +30,8 @@ public enum Flags {
         FlagSpec(["-H", "--health-check"], .switchFlag, help: "route only tasks whose Marathon health checks are all alive"),
         FlagSpec(["--strict-mode"], .switchFlag, help: "route a service port only when HAPROXY_{n}_ENABLED=true"),
         FlagSpec(["--min-slots"], .value, value: "N", help: "smallest number of server slots per backend", default: "8"),
+        FlagSpec(["--min-serv-port-ip-per-task"], .value, value: "PORT", help: "with --max-serv-port-ip-per-task: IP-per-task apps that Marathon gives no service port get one from this range (marathon-lb's deterministic assignment)"),
+        FlagSpec(["--max-serv-port-ip-per-task"], .value, value: "PORT", help: "upper end of that range"),
     ]
     public static let render: [FlagSpec] = [
         FlagSpec(["--bind-address"], .value, value: "ADDR", help: "address of every frontend: shared HTTP/HTTPS, app-id, each service port (HAPROXY_{n}_BIND_ADDR wins) and the stats listener unless --haproxy-stats names one; * or a numeric IP", default: "*"),
@@ -40,6 +42,7 @@ public enum Flags {
         FlagSpec(["--haproxy-stats"], .value, value: "ADDR:PORT", help: "HAProxy's stats page and Prometheus exporter (/metrics); 'off' disables it", default: "--bind-address:9090"),
         FlagSpec(["--ssl-certs"], .value, value: "FILES", help: "comma-separated PEM files: bind the shared HTTPS frontend (SNI routing) with them"),
         FlagSpec(["--https-port"], .value, value: "PORT", help: "port of the shared HTTPS frontend (with --ssl-certs)", default: "443"),
+        FlagSpec(["--group-https-by-vhost"], .switchFlag, help: "the HTTPS port hands each connection by SNI to a TLS frontend per virtual host, with that host's HAPROXY_{n}_SSL_CERT and HAPROXY_{n}_BIND_OPTIONS (--ssl-certs when none); needs --ssl-certs"),
         FlagSpec(["--vhost-routing"], .value, value: "map|acl", help: "map: vhosts in map files updated at runtime (vhost changes need no reload); acl: marathon-lb's ACL rules", default: "map"),
         FlagSpec(["--haproxy-map"], .switchFlag, help: "accepted for marathon-lb compatibility (map routing is the default)"),
         FlagSpec(["--enable-label-templates"], .switchFlag, help: "honour per-app HAPROXY_{n}_<TEMPLATE> labels (arbitrary HAProxy config from whoever deploys an app; off by default)"),
@@ -60,7 +63,6 @@ public enum Flags {
     public static let marathonLBRefused: [FlagSpec] = [
         FlagSpec(["--skip-validation"], .switchFlag, help: "marathon-lb's; refused: every candidate config is validated"),
         FlagSpec(["--dcos-auth-credentials"], .value, value: "JSON", help: "marathon-lb's; refused: DC/OS service accounts are not supported"),
-        FlagSpec(["--group-https-by-vhost"], .switchFlag, help: "marathon-lb's; refused: the HTTPS frontend routes by SNI"),
     ]
     public static let logging: [FlagSpec] = [
         FlagSpec(["--log-level"], .value, value: "LEVEL", help: "debug, info, warning or error", default: "info"),
@@ -163,9 +165,15 @@ public struct CommonOptions: Sendable {
         }
         let mapDirectory = configPath.droppingLastPathComponent
         let (workers, workerWarning) = try WorkerIdentityChoice.resolve(user: a.string("--haproxy-user"), group: a.string("--haproxy-group"))
-        let render = RenderOptions(adminSocket: socketPath, httpPort: httpPort, appIdPort: appIdPort == 0 ? nil : appIdPort, stats: stats,
+        var render = RenderOptions(adminSocket: socketPath, httpPort: httpPort, appIdPort: appIdPort == 0 ? nil : appIdPort, stats: stats,
                                    https: https, vhostRouting: routingMode, mapDirectory: mapDirectory.isEmpty ? "." : mapDirectory,
                                    labelTemplates: a.has("--enable-label-templates"), bindAddress: bindAddress, workerIdentity: workers)
+        if a.has("--group-https-by-vhost") {
+            guard https != nil else {
+                throw UsageError("--group-https-by-vhost needs --ssl-certs (the certificates of virtual hosts whose apps give none)")
+            }
+            render.groupHTTPSByVhost = true
+        }
         do {
             _ = try RenderOptions.validateSocketPath(render.vhostMapPath)
             for cert in https?.certificates ?? [] { _ = try LabelParser.filePath(cert, field: "--ssl-certs") }
@@ -173,8 +181,20 @@ public struct CommonOptions: Sendable {
             throw UsageError("\(error)")
         }
         let minSlots = try a.int("--min-slots", default: 8, range: 1...10_000)
+        var ipPerTaskPorts: ClosedRange<Int>?
+        switch (a.has("--min-serv-port-ip-per-task"), a.has("--max-serv-port-ip-per-task")) {
+        case (true, true):
+            let low = try a.int("--min-serv-port-ip-per-task", default: 0, range: 1...65535)
+            let high = try a.int("--max-serv-port-ip-per-task", default: 0, range: 1...65535)
+            guard low <= high else {
+                throw UsageError("--min-serv-port-ip-per-task (\(low)) must not be above --max-serv-port-ip-per-task (\(high))")
+            }
+            ipPerTaskPorts = low...high
+        case (false, false): break
+        default: throw UsageError("--min-serv-port-ip-per-task and --max-serv-port-ip-per-task go together (the range to assign from)")
+        }
         var routing = RoutingOptions(groups: groups, healthCheck: a.has("--health-check"), strictMode: a.has("--strict-mode"),
-                                     minSlots: minSlots, reservedPorts: render.reservedPorts)
+                                     minSlots: minSlots, reservedPorts: render.reservedPorts, ipPerTaskServicePorts: ipPerTaskPorts)
         routing.labelTemplates = render.labelTemplates
         let templates: TemplateSet
         let loaded = try TemplateOverrides.load(directory: a.string("--templates-dir"), environment: environment)
@@ -211,9 +231,6 @@ public struct CommonOptions: Sendable {
         }
         if a.has("--dcos-auth-credentials") {
             throw UsageError("--dcos-auth-credentials is not supported (no DC/OS service accounts): use --auth-credentials USER:PASS or --marathon-auth-credential-file FILE")
-        }
-        if a.has("--group-https-by-vhost") {
-            throw UsageError("--group-https-by-vhost is not supported: the one HTTPS frontend (--ssl-certs) picks the certificate and the backend by SNI; drop the flag")
         }
         var out: [String] = []
         let reload = "a reload is validated first, confirmed on the master socket within --reload-timeout, and a failed one is retried on the next change"
@@ -261,7 +278,7 @@ public struct CommonOptions: Sendable {
 /// Template overrides from a directory (files named `HAPROXY_<NAME>`) and the environment
 /// (`HAPROXY_<NAME>`, with `\n` for newlines, as marathon-lb reads them). The environment wins,
 /// like marathon-lb. Both sources treat a name alike: a template servicerouter has is loaded; one
-/// of the 11 templates only marathon-lb has is refused, naming it and what replaces it. A file
+/// of the 7 templates only marathon-lb has is refused, naming it and what replaces it. A file
 /// with any other `HAPROXY_` name is refused (a typo there can only be a mistake); such an
 /// environment variable gets a warning with the closest template name (the environment holds
 /// other things too).

@@ -15,7 +15,7 @@ public struct CommandHelp: Sendable {
 public enum Reference {
     public static var commands: [CommandHelp] {
         [OnceCommand.help(.once), RunCommand.help, OnceCommand.help(.plan), OnceCommand.help(.render), OnceCommand.help(.status),
-         SocketCommand.help, TemplatesCommand.help, DocsCommand.help, DemoCommand.help]
+         ZDDCommand.help, SocketCommand.help, TemplatesCommand.help, DocsCommand.help, DemoCommand.help]
     }
 
     public static func cliMarkdown() -> String {

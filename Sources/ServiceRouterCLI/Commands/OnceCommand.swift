@@ -11,6 +11,10 @@ enum OnceCommand {
         var s = Flags.marathon + Flags.haproxy + Flags.routing + Flags.render + Flags.logging
         if mode == .once { s.append(FlagSpec(["-d", "--dry"], .switchFlag, help: "print the config and the runtime commands; change nothing")) }
         s.append(FlagSpec(["-s", "--sse"], .switchFlag, help: "marathon-lb's event-stream mode: refused here, it is `servicerouter run`"))
+        if mode == .render {
+            s.append(FlagSpec(["--output-dir"], .value, value: "DIR",
+                              help: "write the config and the vhost map files it names into DIR (the config naming the maps there), so `haproxy -c -f DIR/haproxy.cfg` checks exactly what was rendered; print their paths"))
+        }
         return s + Flags.marathonLBIgnored + Flags.marathonLBRefused + Flags.help
     }
 
@@ -18,7 +22,7 @@ enum OnceCommand {
         let (name, summary): (String, String) = switch mode {
         case .once: ("once", "One full pass: fetch Marathon's apps, then push task changes through HAProxy's runtime API, or write, validate and reload when the structure changed. Usable from cron, as servicerouter.py was.")
         case .plan: ("plan", "Show what `once` would do, changing nothing: the runtime commands, the vhost map changes, whether and why HAProxy would reload, and the config diff.")
-        case .render: ("render", "Print the haproxy.cfg servicerouter would write (the slot assignment is adopted from the running HAProxy when its socket answers).")
+        case .render: ("render", "Print the haproxy.cfg servicerouter would write (the slot assignment is adopted from the running HAProxy when its socket answers). The printed config names the vhost map files beside --haproxy-config; with --output-dir, the config and its maps are written into one directory instead, ready for `haproxy -c`.")
         case .status: ("status", "Per backend: slot → task id, address, HAProxy state, Marathon state.")
         }
         return CommandHelp(name: name, summary: summary, usage: "servicerouter \(name) [options]", specs: specs(mode))
@@ -34,7 +38,18 @@ enum OnceCommand {
         if a.has("--sse") {
             throw UsageError("--sse: `\(help(mode).name)` makes one pass; marathon-lb's event-stream mode (--sse) is `servicerouter run` (or `servicerouter sse`)")
         }
-        let opts = try CommonOptions.parse(a)
+        var opts = try CommonOptions.parse(a)
+        var outputDir: String?
+        if mode == .render, let dir = a.string("--output-dir") {
+            let absolute = dir.hasPrefix("/") ? dir : FileManager.default.currentDirectoryPath + "/" + dir
+            var trimmed = absolute
+            while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
+            opts.render.mapDirectory = trimmed
+            do { _ = try RenderOptions.validateSocketPath(opts.render.vhostPathMapPath) } catch {
+                throw UsageError("--output-dir: \(dir): a path of letters, digits and _ . : - / @ only (the config names the map files in it)")
+            }
+            outputDir = trimmed
+        }
         // render and status print to stdout; keep the log quiet unless asked.
         let logger = mode == .once ? opts.logger : Logger.stderr(level: a.has("--log-level") ? opts.logLevel : .warning, format: opts.logFormat)
         opts.logStartup(logger)
@@ -60,7 +75,11 @@ enum OnceCommand {
         let (plan, input) = try await reconciler.preview()
         switch mode {
         case .render:
-            printOut(plan.config.text)
+            if let dir = outputDir {
+                try writeRendered(plan, into: dir, configName: opts.configPath.split(separator: "/").last.map(String.init) ?? "haproxy.cfg")
+            } else {
+                printOut(plan.config.text)
+            }
         case .plan:
             printOut(PlanPrinter.plan(plan, previousConfig: ConfigStore(path: opts.configPath).read()))
         case .status:
@@ -75,6 +94,27 @@ enum OnceCommand {
 
 /// What `--longhelp` (marathon-lb's) adds to the help, on standard error.
 let longhelpNote = "servicerouter: --longhelp is marathon-lb's: the long references are docs/cli.md (every command and flag), docs/labels.md (every HAPROXY_* label) and docs/templates.md (`servicerouter templates` lists the templates)\n"
+
+extension OnceCommand {
+    /// `render --output-dir`: the config and every map file it names, written into `dir`.
+    static func writeRendered(_ plan: PassPlan, into dir: String, configName: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        } catch {
+            throw RuntimeError("--output-dir: cannot create \(dir): \(error.foundationDescription)")
+        }
+        var written: [String] = []
+        let files = [(dir + "/" + configName, plan.config.text)] + plan.mapFiles.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        for (path, text) in files {
+            let store = ConfigStore(path: path)
+            do { try store.replace(with: text) } catch {
+                throw RuntimeError("--output-dir: cannot write \(path): \(error)")
+            }
+            written.append(path)
+        }
+        for path in written { printOut(path) }
+    }
+}
 
 struct RuntimeError: Error, CustomStringConvertible {
     var description: String

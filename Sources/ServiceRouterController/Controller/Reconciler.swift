@@ -195,7 +195,10 @@ public actor Reconciler {
     private func adopt(_ plan: PassPlan, outcome: ApplyOutcome, into report: inout PassReport) async {
         desired = plan.desired
         servicesByApp = [:]
-        for (i, s) in desired.services.enumerated() { servicesByApp[s.appId, default: []].append(i) }
+        for (i, s) in desired.services.enumerated() {
+            // A deployment group's service is found through each of its colours' apps.
+            for id in s.deploymentMembers.isEmpty ? [s.appId] : s.deploymentMembers { servicesByApp[id, default: []].append(i) }
+        }
         report.reloadReasons = plan.reload
         var adopted = plan.slots
         switch outcome {
@@ -284,13 +287,28 @@ public actor Reconciler {
     /// Pushes the model of the given apps to HAProxy through the runtime API only: reads those
     /// backends back, plans, sends. Anything more is a `FullPassReason` for the caller.
     public func fastPath(appIds: Set<String>) async -> FastPathOutcome {
-        var services: [Service] = []
+        // The services the events touch, grouped by the apps they are built from (an app, or the
+        // colours of a deployment group).
+        var touched: [[String]: [Int]] = [:]
         for id in appIds.sorted() {
-            guard let app = model.apps[id] else { return .needsFullPass(.unknownApp(id)) }
-            let current = (servicesByApp[id] ?? []).map { desired.services[$0] }
-            let hosts = DesiredStateBuilder.hostsToResolve([app])
+            guard model.apps[id] != nil else { return .needsFullPass(.unknownApp(id)) }
+            for i in servicesByApp[id] ?? [] {
+                let s = desired.services[i]
+                let members = s.deploymentMembers.isEmpty ? [s.appId] : s.deploymentMembers
+                if touched[members]?.contains(i) != true { touched[members, default: []].append(i) }
+            }
+        }
+        var services: [Service] = []
+        for (members, indexes) in touched.sorted(by: { $0.key.joined() < $1.key.joined() }) {
+            var apps: [MarathonApp] = []
+            for id in members {
+                guard let app = model.apps[id] else { return .needsFullPass(.unknownApp(id)) }
+                apps.append(app)
+            }
+            let hosts = DesiredStateBuilder.hostsToResolve(apps)
             let resolved = hosts.isEmpty ? [:] : await resolver.resolve(hosts)
-            switch FastPath.rebuild(app, current: current, routing: settings.pass.routing, health: model.health, resolvedHosts: resolved) {
+            switch FastPath.rebuild(apps, current: indexes.map { desired.services[$0] }, routing: settings.pass.routing,
+                                    health: model.health, resolvedHosts: resolved) {
             case .success(let rebuilt): services += rebuilt
             case .failure(let reason): return .needsFullPass(reason)
             }
@@ -305,7 +323,9 @@ public actor Reconciler {
             return .needsFullPass(reason)
         case .apply(let plan):
             for s in services {
-                if let i = servicesByApp[s.appId]?.first(where: { desired.services[$0].backend == s.backend }) { desired.services[i] = s }
+                if let i = servicesByApp[s.deploymentMembers.first ?? s.appId]?.first(where: { desired.services[$0].backend == s.backend }) {
+                    desired.services[i] = s
+                }
             }
             if case .rejected(let c, let reply) = await applier.send(plan.commands) {
                 return .needsFullPass(.runtimeCommandRejected(command: c.text, reply: reply))

@@ -37,6 +37,9 @@ public struct Service: Sendable, Equatable {
     public var appLabels: [String: String]
     /// For the "oldest claim wins" conflict rule.
     public var configChangedAt: String?
+    /// A deployment group's apps (`HAPROXY_DEPLOYMENT_GROUP`), oldest first, whose tasks this
+    /// service holds; empty for an app of its own (`appId` is then the Marathon app).
+    public var deploymentMembers: [String] = []
 
     public var vhosts: [HostName] { labels.vhosts }
 }

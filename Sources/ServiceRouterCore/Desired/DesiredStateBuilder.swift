@@ -13,14 +13,18 @@ public struct RoutingOptions: Sendable, Equatable {
     /// `--enable-label-templates` (as `RenderOptions.labelTemplates`): without it, per-app
     /// template labels are reported as ignored (`LabelWarnings`).
     public var labelTemplates = false
+    /// `--min-serv-port-ip-per-task`..`--max-serv-port-ip-per-task`: service ports for IP-per-task
+    /// apps Marathon gives none (`ServicePortAssigner`); nil: such apps have no service port.
+    public var ipPerTaskServicePorts: ClosedRange<Int>?
 
     public init(groups: [String] = ["*"], healthCheck: Bool = false, strictMode: Bool = false,
-                minSlots: Int = 8, reservedPorts: Set<Int> = []) {
+                minSlots: Int = 8, reservedPorts: Set<Int> = [], ipPerTaskServicePorts: ClosedRange<Int>? = nil) {
         self.groups = groups
         self.healthCheck = healthCheck
         self.strictMode = strictMode
         self.minSlots = minSlots
         self.reservedPorts = reservedPorts
+        self.ipPerTaskServicePorts = ipPerTaskServicePorts
     }
 }
 
@@ -93,21 +97,43 @@ public enum DesiredStateBuilder {
         var diagnostics: [Diagnostic] = []
         var candidates: [Service] = []
         var seenIds = Set<String>()
-
+        var unique: [MarathonApp] = []
         for app in apps.sorted(by: { $0.id < $1.id }) {
             guard seenIds.insert(app.id).inserted else {
                 diagnostics.append(Diagnostic(.warning, .badApp, appId: app.id, "duplicate app id in Marathon's answer; only the first is used"))
                 continue
             }
             diagnostics += LabelWarnings.diagnostics(for: app, options: options)
+            unique.append(app)
+        }
+        // The colours of a blue/green deploy (HAPROXY_DEPLOYMENT_GROUP) are one service, known by
+        // the group's id and labelled by the oldest colour.
+        let (plain, groups) = DeploymentGroups.partition(unique, lastKnownHealth: context.lastKnownHealth, diagnostics: &diagnostics)
+        var units: [(app: MarathonApp, group: DeploymentGroups.Group?)] = plain.map { ($0, nil) }
+        for g in groups {
+            var owner = g.old
+            owner.id = g.id
+            units.append((owner, g))
+        }
+        units.sort { $0.app.id < $1.app.id }
+        var assigner = options.ipPerTaskServicePorts.map(ServicePortAssigner.init(range:))
+
+        for (given, group) in units {
+            var app = given
+            if assigner != nil {
+                app = assigner!.assign(app)
+                if ServicePortAssigner.needsPorts(given), app.servicePorts.contains(0), let range = options.ipPerTaskServicePorts {
+                    diagnostics.append(Diagnostic(.warning, .badApp, appId: app.id, "every port of --min-serv-port-ip-per-task..--max-serv-port-ip-per-task (\(range.lowerBound)-\(range.upperBound)) is given out; widen the range"))
+                }
+            }
             do {
-                candidates += try services(of: app, options: options, context: context, diagnostics: &diagnostics)
+                candidates += try services(of: app, group: group, options: options, context: context, diagnostics: &diagnostics)
             } catch let e as ValidationError {
                 if let good = context.lastGoodLabels[app.id], good != app.labels {
                     var previous = app
                     previous.labels = good
                     var quiet: [Diagnostic] = []
-                    if let kept = try? services(of: previous, options: options, context: context, diagnostics: &quiet) {
+                    if let kept = try? services(of: previous, group: group, options: options, context: context, diagnostics: &quiet) {
                         candidates += kept
                         diagnostics += quiet
                         diagnostics.append(Diagnostic(.error, .staleLabels, appId: app.id,
@@ -159,7 +185,9 @@ public enum DesiredStateBuilder {
         }
     }
 
-    static func services(of app: MarathonApp, options: RoutingOptions, context: BuildContext,
+    /// The services of one app, or of a deployment group (`app` is then its oldest colour under
+    /// the group's id, and the servers come from every colour).
+    static func services(of app: MarathonApp, group: DeploymentGroups.Group? = nil, options: RoutingOptions, context: BuildContext,
                          diagnostics: inout [Diagnostic]) throws -> [Service] {
         guard app.id.hasPrefix("/") || !app.id.isEmpty else {
             throw ValidationError(field: "id", value: app.id, reason: "empty app id")
@@ -207,14 +235,24 @@ public enum DesiredStateBuilder {
             let rollingPeak = Int(min((Double(max(0, app.instances)) * (1 + overCapacity) - 1e-9).rounded(.up), 100_000))
             // Headroom on top: tasks that drain (TASK_KILLING) while their replacements start, and
             // free slots that can rest before reuse.
-            let headroom = rollingPeak == 0 ? 0 : max(2, rollingPeak / 4)
+            // A deployment group holds both colours at full size for the whole deploy.
+            let peak = max(rollingPeak, group?.peak ?? 0)
+            let headroom = peak == 0 ? 0 : max(2, peak / 4)
+            let taskServers: [DesiredServer]
+            if let group {
+                taskServers = groupServers(group, index: index, checkIndex: labels.healthCheckPortIndex, options: options,
+                                           context: context, diagnostics: &diagnostics)
+            } else {
+                taskServers = servers(of: app, index: index, checkIndex: labels.healthCheckPortIndex, options: options,
+                                      context: context, diagnostics: &diagnostics)
+            }
             out.append(Service(
                 appId: app.id, portIndex: index, servicePort: servicePort, backend: backend, mode: mode,
                 labels: serviceLabels, healthCheck: spec,
-                minimumSlots: max(options.minSlots, min(rollingPeak + headroom, 100_000)),
-                servers: servers(of: app, index: index, checkIndex: labels.healthCheckPortIndex, options: options,
-                                 context: context, diagnostics: &diagnostics),
-                appLabels: app.labels, configChangedAt: app.configChangedAt))
+                minimumSlots: max(options.minSlots, min(peak + headroom, 100_000)),
+                servers: taskServers,
+                appLabels: app.labels, configChangedAt: app.configChangedAt,
+                deploymentMembers: group?.members.map(\.id) ?? []))
         }
         return out
     }
@@ -281,6 +319,26 @@ public enum DesiredStateBuilder {
                 checkPort = Self.endpoint(of: task, app: app, index: checkIndex, context: context, diagnostics: &quiet)?.port
             }
             out.append(DesiredServer(taskId: task.id, endpoint: endpoint, routing: desired, checkPort: checkPort))
+        }
+        return out.sorted { $0.taskId < $1.taskId }
+    }
+
+    /// Every colour's tasks at port index `index`, each reached as its own app says; the older
+    /// colours' tasks the group drains are `drain`.
+    static func groupServers(_ group: DeploymentGroups.Group, index: Int, checkIndex: Int?, options: RoutingOptions,
+                             context: BuildContext, diagnostics: inout [Diagnostic]) -> [DesiredServer] {
+        var out: [DesiredServer] = []
+        var seen = Set<Endpoint>()
+        for member in group.members {
+            for var server in servers(of: member, index: index, checkIndex: checkIndex, options: options, context: context,
+                                      diagnostics: &diagnostics) {
+                guard seen.insert(server.endpoint).inserted else {
+                    diagnostics.append(Diagnostic(.warning, .skippedTask, appId: member.id, "task \(server.taskId) has the same address \(server.endpoint) as a task of another colour; skipped"))
+                    continue
+                }
+                if group.draining.contains(server.taskId) { server.routing = .drain }
+                out.append(server)
+            }
         }
         return out.sorted { $0.taskId < $1.taskId }
     }

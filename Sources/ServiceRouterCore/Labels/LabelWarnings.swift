@@ -14,7 +14,7 @@ public enum LabelWarnings {
         func warn(_ message: String) { out.append(Diagnostic(.warning, .badLabel, appId: app.id, message)) }
         var deployment: [String] = []
         for key in keys {
-            if key == "HAPROXY_GROUP" { continue }
+            if key == "HAPROXY_GROUP" || Self.deploymentKeys.contains(key) { continue }
             if key.hasPrefix("HAPROXY_DEPLOYMENT_") {
                 deployment.append(key)
                 continue
@@ -46,10 +46,15 @@ public enum LabelWarnings {
             }
         }
         if !deployment.isEmpty {
-            warn("labels \(deployment.joined(separator: ", ")) ignored: marathon-lb's blue/green deployments (zdd.py) are not implemented; Marathon's rolling deploys need no help (tasks move through the runtime API without reloads)")
+            warn("labels \(deployment.joined(separator: ", ")) ignored: not blue/green deployment labels servicerouter reads (\(Self.deploymentKeys.sorted().joined(separator: ", ")))")
         }
         return out
     }
+
+    /// The blue/green labels `servicerouter zdd` writes and the builder reads.
+    static let deploymentKeys: Set<String> = [DeploymentLabels.groupKey, DeploymentLabels.startedAtKey, DeploymentLabels.targetInstancesKey,
+                                              DeploymentLabels.newInstancesKey, DeploymentLabels.altPortKey, DeploymentLabels.colourKey,
+                                              DeploymentLabels.appIdKey]
 
     /// `HAPROXY_<digits>_<NAME>` → (index, NAME).
     static func perPort(_ key: String) -> (Int, String)? {

@@ -3,10 +3,11 @@
 /// services exist, their ports, vhosts and conflicts stay those of the last full pass — anything
 /// the fast path cannot do alone becomes a `FullPassReason`.
 public enum FastPath {
-    /// The app's services with their servers rebuilt from the app's current tasks.
-    public static func rebuild(_ app: MarathonApp, current: [Service], routing: RoutingOptions, health: [String: Bool],
+    /// Services with their servers rebuilt from the current tasks of `apps`: one app, or every
+    /// colour of a blue/green deployment group (which of their tasks drain depends on all of them).
+    public static func rebuild(_ apps: [MarathonApp], current: [Service], routing: RoutingOptions, health: [String: Bool],
                                resolvedHosts: [String: IPAddress]) -> Result<[Service], FullPassReason> {
-        let rebuilt = DesiredStateBuilder.build(apps: [app], options: routing, context: BuildContext(
+        let rebuilt = DesiredStateBuilder.build(apps: apps, options: routing, context: BuildContext(
             resolvedHosts: resolvedHosts, lastKnownHealth: health, incumbentBackends: Set(current.map(\.backend))))
         var out: [Service] = []
         out.reserveCapacity(current.count)

@@ -57,7 +57,7 @@ public enum ConfigRenderer {
         w.text(head)
         if let section = options.workerIdentity?.section(afterHead: head) { w.text(section) }
         if let stats = options.stats {
-            w.text("\nlisten stats\n  bind \(stats.address):\(stats.port)\n  mode http\n  stats enable\n  stats uri /haproxy?stats\n  http-request use-service prometheus-exporter if { path /metrics }\n  monitor-uri /_haproxy_health_check\n")
+            w.text("\nlisten stats\n  bind \(stats.address):\(stats.port)\n  mode http\n  stats enable\n  stats uri /haproxy?stats\n  stats show-legends\n  http-request use-service prometheus-exporter if { path /metrics }\n  monitor-uri /_haproxy_health_check\n")
         }
         for p in pieces { if let u = p.userlist { w.text(u) } }
 
@@ -78,7 +78,10 @@ public enum ConfigRenderer {
             var seenApps = Set<String>()
             for p in httpPieces where seenApps.insert(p.service.appId).inserted { w.text(p.appIdRule) }
         }
-        if let https = options.https {
+        if let https = options.https, options.groupHTTPSByVhost {
+            w.text(try groupedHTTPS(httpPieces, https: https, templates: templates, options: options, mapValues: mapValues,
+                                    taken: Set(pieces.map(\.service.backend.text)), diagnostics: &diagnostics))
+        } else if let https = options.https {
             let certs = try https.certificates.map { "crt " + (try LabelParser.filePath($0, field: "--ssl-certs")) }.joined(separator: " ")
             w.text(try templates["HAPROXY_HTTPS_FRONTEND_HEAD"].render(["httpsPort": String(https.port), "sslCerts": certs, "bindAddr": options.bindAddress]))
             if useMaps { w.text(try templates["HAPROXY_HTTPS_FRONTEND_ROUTING_VARS"].render([:])) }
@@ -113,6 +116,8 @@ public enum ConfigRenderer {
         var backend: BackendText
         var hostEntries: [MapEntry] = []
         var pathEntries: [MapEntry] = []
+        /// `--group-https-by-vhost`: the explicit HTTPS rules of each vhost, for its own frontend.
+        var groupedHTTPSRules: [(host: HostName, text: String)] = []
 
         init(_ s: Service, _ bp: BackendPlan, _ t: ScopedTemplates, options: RenderOptions, useMaps: Bool) throws {
             service = s
@@ -144,6 +149,9 @@ public enum ConfigRenderer {
                 } else {
                     (httpRules, httpsRules) = try VhostRules.render(s, t, common)
                     if options.https == nil { httpsRules = nil }
+                    if options.https != nil, options.groupHTTPSByVhost {
+                        groupedHTTPSRules = try ConfigRenderer.perVhostHTTPSRules(s, t, common)
+                    }
                 }
             }
             var frontendValues = common

@@ -102,16 +102,16 @@ public enum DefaultTemplates {
               text: "  check inter {healthCheckIntervalSeconds}s fall {healthCheckFalls}{healthCheckPortOptions}\n",
               summary: "Appended to each server line of a backend with a TCP health check."),
         Entry(name: "HAPROXY_HTTP_FRONTEND_ACL", formatted: true,
-              text: "  acl host_{cleanedUpHostname} hdr(host) -i {hostname}\n  use_backend {backend} if host_{cleanedUpHostname}\n",
+              text: "  acl host_{cleanedUpHostname} req.hdr(host),field(1,:) -i {hostname}\n  use_backend {backend} if host_{cleanedUpHostname}\n",
               summary: "Routes one virtual host (no path) in the shared HTTP frontend."),
         Entry(name: "HAPROXY_HTTP_FRONTEND_ACL_ONLY", formatted: true,
-              text: "  acl host_{cleanedUpHostname} hdr(host) -i {hostname}\n",
+              text: "  acl host_{cleanedUpHostname} req.hdr(host),field(1,:) -i {hostname}\n",
               summary: "The host ACL of one of several virtual hosts of a service."),
         Entry(name: "HAPROXY_HTTP_FRONTEND_ROUTING_ONLY", formatted: true,
               text: "  use_backend {backend} if host_{cleanedUpHostname}\n",
               summary: "The routing rule after the host ACLs of a service with several virtual hosts."),
         Entry(name: "HAPROXY_HTTP_FRONTEND_ACL_WITH_PATH", formatted: true,
-              text: "  acl host_{cleanedUpHostname} hdr(host) -i {hostname}\n  acl path_{backend} path_beg {path}\n  use_backend {backend} if host_{cleanedUpHostname} path_{backend}\n",
+              text: "  acl host_{cleanedUpHostname} req.hdr(host),field(1,:) -i {hostname}\n  acl path_{backend} path_beg {path}\n  use_backend {backend} if host_{cleanedUpHostname} path_{backend}\n",
               summary: "Routes one virtual host and a path prefix."),
         Entry(name: "HAPROXY_HTTP_FRONTEND_ACL_ONLY_WITH_PATH", formatted: true,
               text: "  acl path_{backend} path_beg {path}\n",
@@ -122,6 +122,18 @@ public enum DefaultTemplates {
         Entry(name: "HAPROXY_HTTPS_FRONTEND_HEAD", formatted: true,
               text: "\nfrontend marathon_https_in\n  bind {bindAddr}:{httpsPort} ssl {sslCerts}\n  mode http\n",
               summary: "The shared HTTPS frontend (only with `--ssl-certs`). `{bindAddr}` is `--bind-address` (`*`), `{sslCerts}` is `crt <file>` for each certificate; HAProxy picks one by SNI."),
+        Entry(name: "HAPROXY_HTTPS_GROUPED_FRONTEND_HEAD", formatted: true,
+              text: "\nfrontend marathon_https_in\n  bind {bindAddr}:{httpsPort}\n  mode tcp\n  tcp-request inspect-delay 5s\n  tcp-request content accept if {{ req_ssl_hello_type 1 }}\n",
+              summary: "With `--group-https-by-vhost`: the shared HTTPS port does not terminate TLS; it reads the SNI name and passes the connection to that virtual host's own TLS frontend."),
+        Entry(name: "HAPROXY_HTTPS_GROUPED_VHOST_FRONTEND_ACL", formatted: true,
+              text: "  use_backend {backend} if {{ req_ssl_sni -i {host} }}\n",
+              summary: "With `--group-https-by-vhost`: sends a virtual host's connections to its TLS frontend. `{host}` is the virtual host, `{backend}` the name of its loopback backend."),
+        Entry(name: "HAPROXY_HTTPS_GROUPED_VHOST_BACKEND_HEAD", formatted: true,
+              text: "\nbackend {name}\n  server loopback-for-tls abns@{socket} send-proxy-v2\n",
+              summary: "With `--group-https-by-vhost`: the loopback from the shared HTTPS port to a virtual host's TLS frontend. `{name}` is the cleaned virtual host, `{socket}` an abstract socket name unique to this HAProxy (it includes the HTTPS port)."),
+        Entry(name: "HAPROXY_HTTPS_GROUPED_VHOST_FRONTEND_HEAD", formatted: true,
+              text: "\nfrontend {name}\n  mode http\n  bind abns@{socket} accept-proxy ssl {sslCerts}{bindOpts}\n",
+              summary: "With `--group-https-by-vhost`: a virtual host's own TLS frontend. `{sslCerts}` are the `HAPROXY_{n}_SSL_CERT` files of the apps serving it (`--ssl-certs` when none has one), `{bindOpts}` their `HAPROXY_{n}_BIND_OPTIONS` (e.g. `verify required ca-file …` for client certificates). Its routing rules follow."),
         Entry(name: "HAPROXY_HTTP_FRONTEND_ROUTING_VARS", formatted: true,
               text: "  http-request set-var(txn.sr_host) req.hdr(host),field(1,:),lower\n  http-request set-var(txn.sr_path) path\n",
               summary: "servicerouter's map routing, part 1 (in the shared HTTP frontend, right after its head): the request's host (port stripped, lower-cased) and path."),
@@ -135,13 +147,13 @@ public enum DefaultTemplates {
               text: "\nuserlist user_{backend}\n  user {user} password {passwd}\n",
               summary: "The user list of a service with `HAPROXY_{n}_AUTH`."),
         Entry(name: "HAPROXY_HTTP_FRONTEND_ACL_WITH_AUTH", formatted: true,
-              text: "  acl host_{cleanedUpHostname} hdr(host) -i {hostname}\n  acl auth_{cleanedUpHostname} http_auth(user_{backend})\n  http-request auth realm \"{realm}\" if host_{cleanedUpHostname} !auth_{cleanedUpHostname}\n  use_backend {backend} if host_{cleanedUpHostname}\n",
+              text: "  acl host_{cleanedUpHostname} req.hdr(host),field(1,:) -i {hostname}\n  acl auth_{cleanedUpHostname} http_auth(user_{backend})\n  http-request auth realm \"{realm}\" if host_{cleanedUpHostname} !auth_{cleanedUpHostname}\n  use_backend {backend} if host_{cleanedUpHostname}\n",
               summary: "One vhost with basic auth."),
         Entry(name: "HAPROXY_HTTP_FRONTEND_ROUTING_ONLY_WITH_AUTH", formatted: true,
               text: "  acl auth_{cleanedUpHostname} http_auth(user_{backend})\n  http-request auth realm \"{realm}\" if host_{cleanedUpHostname} !auth_{cleanedUpHostname}\n  use_backend {backend} if host_{cleanedUpHostname}\n",
               summary: "Routing of several vhosts with basic auth."),
         Entry(name: "HAPROXY_HTTP_FRONTEND_ACL_WITH_AUTH_AND_PATH", formatted: true,
-              text: "  acl host_{cleanedUpHostname} hdr(host) -i {hostname}\n  acl auth_{cleanedUpHostname} http_auth(user_{backend})\n  acl path_{backend} path_beg {path}\n  http-request auth realm \"{realm}\" if host_{cleanedUpHostname} path_{backend} !auth_{cleanedUpHostname}\n  use_backend {backend} if host_{cleanedUpHostname} path_{backend}\n",
+              text: "  acl host_{cleanedUpHostname} req.hdr(host),field(1,:) -i {hostname}\n  acl auth_{cleanedUpHostname} http_auth(user_{backend})\n  acl path_{backend} path_beg {path}\n  http-request auth realm \"{realm}\" if host_{cleanedUpHostname} path_{backend} !auth_{cleanedUpHostname}\n  use_backend {backend} if host_{cleanedUpHostname} path_{backend}\n",
               summary: "One vhost, a path, basic auth."),
         Entry(name: "HAPROXY_HTTP_FRONTEND_ACL_ONLY_WITH_PATH_AND_AUTH", formatted: true,
               text: "  acl path_{backend} path_beg {path}\n  acl auth_{cleanedUpHostname} http_auth(user_{backend})\n",
@@ -183,7 +195,7 @@ public enum DefaultTemplates {
               text: "  http-response replace-header Location ^(https?://{hostname}(:[0-9]+)?)?(/.*)$ {rootpath}\\3\n",
               summary: "`HAPROXY_{n}_HTTP_BACKEND_REVPROXY_PATH`: the backend's redirects to the vhost get the prefix back (HAProxy 2.6 form of marathon-lb's `rspirep`)."),
         Entry(name: "HAPROXY_HTTP_BACKEND_REDIR", formatted: true,
-              text: "  acl is_root path -i /\n  acl is_domain hdr(host) -i {hostname}\n  redirect code 301 location {redirpath} if is_domain is_root\n",
+              text: "  acl is_root path -i /\n  acl is_domain req.hdr(host),field(1,:) -i {hostname}\n  redirect code 301 location {redirpath} if is_domain is_root\n",
               summary: "`HAPROXY_{n}_HTTP_BACKEND_REDIR`: the vhost's root (`/`) redirects there."),
         Entry(name: "HAPROXY_HTTP_BACKEND_NETWORK_ALLOWED_ACL", formatted: true,
               text: "  acl network_allowed src {network_allowed}\n",
@@ -204,16 +216,12 @@ public enum DefaultTemplates {
 
     public static func entry(_ name: String) -> Entry? { all.first { $0.name == name } }
 
-    /// The 11 templates marathon-lb defines that servicerouter does not have, and why: an
+    /// The 7 templates marathon-lb defines that servicerouter does not have, and why: an
     /// override of one (file, environment variable) is refused, naming it.
     public static let marathonLBOnly: [(name: String, why: String)] = [
         ("HAPROXY_HTTPS_FRONTEND_AUTH_ACL_ONLY", "marathon-lb defines it but never renders it; HTTPS basic auth is HAPROXY_HTTPS_FRONTEND_ACL_WITH_AUTH(_AND_PATH)"),
         ("HAPROXY_HTTPS_FRONTEND_AUTH_REQUEST_ONLY", "marathon-lb defines it but never renders it; HTTPS basic auth is HAPROXY_HTTPS_FRONTEND_ACL_WITH_AUTH(_AND_PATH)"),
         ("HAPROXY_HTTPS_FRONTEND_ROUTING_ONLY_WITH_PATH_AND_AUTH", "marathon-lb defines it but never renders it; HTTPS basic auth is HAPROXY_HTTPS_FRONTEND_ACL_WITH_AUTH_AND_PATH"),
-        ("HAPROXY_HTTPS_GROUPED_FRONTEND_HEAD", "--group-https-by-vhost is not supported: the one HTTPS frontend (HAPROXY_HTTPS_FRONTEND_HEAD) routes by SNI"),
-        ("HAPROXY_HTTPS_GROUPED_VHOST_BACKEND_HEAD", "--group-https-by-vhost is not supported: the one HTTPS frontend (HAPROXY_HTTPS_FRONTEND_HEAD) routes by SNI"),
-        ("HAPROXY_HTTPS_GROUPED_VHOST_FRONTEND_ACL", "--group-https-by-vhost is not supported: SNI routing is HAPROXY_HTTPS_FRONTEND_ACL and HAPROXY_HTTPS_FRONTEND_ROUTING_VARS"),
-        ("HAPROXY_HTTPS_GROUPED_VHOST_FRONTEND_HEAD", "--group-https-by-vhost is not supported: the one HTTPS frontend (HAPROXY_HTTPS_FRONTEND_HEAD) routes by SNI"),
         ("HAPROXY_MAP_HTTPS_FRONTEND_ACL", "map routing (the default) is HAPROXY_HTTPS_FRONTEND_ROUTING_VARS and HAPROXY_FRONTEND_ROUTING_MAPS, with maps updated at runtime"),
         ("HAPROXY_MAP_HTTP_FRONTEND_ACL", "map routing (the default) is HAPROXY_HTTP_FRONTEND_ROUTING_VARS and HAPROXY_FRONTEND_ROUTING_MAPS, with maps updated at runtime"),
         ("HAPROXY_MAP_HTTP_FRONTEND_ACL_ONLY", "map routing (the default) is HAPROXY_HTTP_FRONTEND_ROUTING_VARS and HAPROXY_FRONTEND_ROUTING_MAPS, with maps updated at runtime"),
@@ -248,7 +256,7 @@ public struct TemplateSet: Sendable, Equatable {
 
 extension Template {
     /// Every placeholder servicerouter fills in, in any template (marathon-lb's names plus
-    /// `httpPort`, `appIdPort`, `httpsPort`, `vhostMap`, `vhostPathMap`).
+    /// `httpPort`, `appIdPort`, `httpsPort`, `vhostMap`, `vhostPathMap`, `socket`).
     public static let knownPlaceholders: Set<String> = [
         "backend", "appId", "cleanedUpAppId", "hostname", "cleanedUpHostname", "path", "realm", "user", "passwd",
         "bindAddr", "servicePort", "mode", "balance", "sslCert", "bindOptions", "proxypath", "rootpath", "redirpath",
@@ -256,6 +264,7 @@ extension Template {
         "otherOptions", "healthCheckPath", "healthCheckTimeoutSeconds", "healthCheckIntervalSeconds", "healthCheckFalls",
         "healthCheckMaxConsecutiveFailures", "healthCheckGracePeriodSeconds", "healthCheckProtocol", "healthCheckPortIndex",
         "healthCheckPort", "healthCheckPortOptions", "httpPort", "appIdPort", "httpsPort", "sslCerts", "vhostMap", "vhostPathMap",
+        "name", "socket", "bindOpts",
     ]
 
     /// A formatted template may only use known placeholders (marathon-lb failed at render time,

@@ -24,6 +24,10 @@ public struct RenderOptions: Sendable, Equatable {
     /// The user and group HAProxy's workers run as (`user`/`group` in a `global` section of
     /// their own); nil: HAProxy's own choice (the user that started it).
     public var workerIdentity: WorkerIdentity?
+    /// `--group-https-by-vhost`: the HTTPS port passes each connection, by SNI, to a TLS frontend
+    /// of its own per virtual host (that host's apps' certificates and bind options), as
+    /// marathon-lb's grouped HTTPS frontend does. Needs `https`.
+    public var groupHTTPSByVhost = false
 
     public enum VhostRouting: String, Sendable, Equatable {
         /// Vhosts (and vhost + path) in map files updated through the runtime API: adding, moving

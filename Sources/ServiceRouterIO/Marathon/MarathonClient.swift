@@ -181,6 +181,39 @@ public struct MarathonClient: Sendable {
         throw failure
     }
 
+    /// A request that changes something (`POST`, `PUT`, `DELETE` — `servicerouter zdd`), with an
+    /// optional JSON body, against each Marathon URL in turn until one answers at all: the answer
+    /// is returned whatever its status (the caller reads Marathon's message); only a failure to
+    /// reach a Marathon moves on to the next. Redirects (a standby) are followed with the same
+    /// method and body.
+    public func send(_ method: String, path: String, query: [URLQueryItem] = [], json body: [UInt8]? = nil) async throws -> (response: HTTPResponse, from: URL) {
+        var attempts: [String] = []
+        for base in endpoints.urls {
+            let url = Self.url(base, path: path, query: query)
+            do {
+                return try await followingRedirects(from: url) { url in
+                    var r = request(url, accept: "application/json")
+                    r.method = method
+                    if let body {
+                        r.body = body
+                        r.headers.add("Content-Type", "application/json")
+                    }
+                    return try await http.send(r, timeout: requestTimeout)
+                }
+            } catch let e as RedirectError {
+                attempts.append(e.description)
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                attempts.append("\(error)")
+            }
+            try Task.checkCancellation()
+        }
+        let failure = MarathonClientError(attempts: attempts)
+        logger.warning("Marathon request failed", [("method", method), ("path", path), ("error", failure.description)])
+        throw failure
+    }
+
     // MARK: - Event stream
 
     /// The event stream, forever: connects, decodes events, and reconnects with backoff after any

@@ -27,6 +27,12 @@ final class Stack: @unchecked Sendable {
         var simulator: MarathonSimulator? = nil
         var minSlots = 8
         var requestTimeout = 5.0
+        /// HAProxy's stats page (`--haproxy-stats 127.0.0.1:PORT`); nil: none.
+        var statsPort: Int? = nil
+        /// `--vhost-routing`.
+        var vhostRouting: RenderOptions.VhostRouting = .map
+        /// `--min-serv-port-ip-per-task`..`--max-serv-port-ip-per-task`.
+        var ipPerTaskServicePorts: ClosedRange<Int>? = nil
         /// Fault-injecting edges (`Support/Faults.swift`), given the HAProxy's paths.
         var runtime: ((HAProxyProcess) -> any RuntimeAPI)? = nil
         var files: ((HAProxyProcess) -> any ConfigFiles)? = nil
@@ -52,9 +58,12 @@ final class Stack: @unchecked Sendable {
         self.sim = sim
         httpPort = try freePort()
         let logger = Logger(minimum: .debug, sink: logs)
-        let render = RenderOptions(adminSocket: haproxy.socketPath, httpPort: httpPort, appIdPort: nil, stats: nil, bindAddress: "127.0.0.1")
+        let render = RenderOptions(adminSocket: haproxy.socketPath, httpPort: httpPort, appIdPort: nil,
+                                   stats: o.statsPort.map { .init(address: "127.0.0.1", port: $0) }, vhostRouting: o.vhostRouting,
+                                   bindAddress: "127.0.0.1")
         var settings = ReconcilerSettings(pass: PassSettings(
-            routing: RoutingOptions(groups: ["external"], healthCheck: o.healthCheck, minSlots: o.minSlots, reservedPorts: render.reservedPorts),
+            routing: RoutingOptions(groups: ["external"], healthCheck: o.healthCheck, minSlots: o.minSlots, reservedPorts: render.reservedPorts,
+                                    ipPerTaskServicePorts: o.ipPerTaskServicePorts),
             render: render, templates: try TemplateSet()), configPath: haproxy.configPath)
         reconciler = Reconciler(settings: settings, runtime: o.runtime?(haproxy) ?? haproxy.runtime, control: haproxy.control(logger: logger),
                                 resolver: CachingHostResolver(), logger: logger, files: o.files?(haproxy))

@@ -1,4 +1,5 @@
 @testable import MarathonSimulator
+import ServiceRouterCore
 
 /// Every key path in a JSON document, arrays flattened to `[]`: `apps[].tasks[].healthCheckResults[].alive`.
 /// Children of string maps (labels, env) are user data, not shape, and are left out.

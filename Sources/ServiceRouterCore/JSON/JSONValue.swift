@@ -177,10 +177,10 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
     public init(dictionaryLiteral elements: (String, JSONValue)...) { self = .object(JSONObject(elements)) }
     public init(nilLiteral: ()) { self = .null }
 
-    static func optional(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }
-    static func strings(_ list: [String]) -> JSONValue { .array(list.map { .string($0) }) }
-    static func ints(_ list: [Int]) -> JSONValue { .array(list.map { .int($0) }) }
-    static func stringMap(_ map: [String: String]) -> JSONValue {
+    public static func optional(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }
+    public static func strings(_ list: [String]) -> JSONValue { .array(list.map { .string($0) }) }
+    public static func ints(_ list: [Int]) -> JSONValue { .array(list.map { .int($0) }) }
+    public static func stringMap(_ map: [String: String]) -> JSONValue {
         .object(JSONObject(map.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))
     }
 }
