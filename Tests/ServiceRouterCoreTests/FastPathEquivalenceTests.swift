@@ -114,6 +114,39 @@ struct FastPathEquivalenceTests {
         #expect(try Template(name: "T", text: "caf\u{E9} {host}", formatted: true).renderASCII(values) == nil, "non-ASCII takes the Character path")
     }
 
+    /// A slot line from the compiled server template is the line the general renderer writes,
+    /// for any slot number (one digit, several), sticky or not, enabled or disabled.
+    @Test func compiledSlotLineMatchesTheTemplateRender() throws {
+        var rng = SplitMix64(seed: 16)
+        let pieces = ["server {serverName} {host_ipv4}:{port}", "{cookieOptions}", "{healthCheckOptions}", "{otherOptions}",
+                      " id {serverId}", " {host}", " weight 1", "{{", "}}", "{unknown}", " ", "\n"]
+        for n in 0..<3000 {
+            let text = Self.randomText(&rng, alphabet: pieces, length: 0...7)
+            for formatted in [true, false] {
+                let t = Template(name: "HAPROXY_BACKEND_SERVER_OPTIONS", text: text, formatted: formatted)
+                let slot = [1, 9, 10, 99, 100, 12345, Int(UInt32.max)][n % 7]
+                let sticky = n % 2 == 0, disabled = n % 3 == 0
+                let name = "s\(slot)"
+                let slow = Result {
+                    try t.render(["serverName": name, "host": "10.0.0.1", "host_ipv4": "10.0.0.1", "port": "31000",
+                                  "serverId": String(slot), "cookieOptions": sticky ? " cookie \(name)" : "",
+                                  "healthCheckOptions": " check inter 2s", "otherOptions": disabled ? " disabled" : ""])
+                }
+                let fast = Result { () throws -> String in
+                    let r = try ConfigRenderer.SlotLineRenderer(t, sticky: sticky)
+                    var out: [UInt8] = []
+                    try r.append(slot: slot, ip: "10.0.0.1", port: 31000, check: " check inter 2s", disabled: disabled, into: &out)
+                    return String(decoding: out, as: UTF8.self)
+                }
+                switch (fast, slow) {
+                case let (.success(a), .success(b)): #expect(a == b, "\(text.debugDescription) formatted=\(formatted)")
+                case let (.failure(a as Template.RenderError), .failure(b as Template.RenderError)): #expect(a == b)
+                default: Issue.record("renders disagree on \(text.debugDescription) formatted=\(formatted): \(fast) vs \(slow)")
+                }
+            }
+        }
+    }
+
     @Test func identifierOnBytesMatchesCharacters() {
         var rng = SplitMix64(seed: 15)
         let pieces = ["a", "Z", "_", "0", "9", " ", "-", "\u{E9}", "\u{301}", "\u{661}", "\r\n"]

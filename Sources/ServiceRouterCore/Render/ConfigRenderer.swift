@@ -173,59 +173,53 @@ public enum ConfigRenderer {
     static func backendPieces(_ s: Service, _ bp: BackendPlan, _ t: ScopedTemplates, _ common: [String: String]) throws -> BackendText {
         var out = BackendBuilder()
         try backendPieces(s, bp, t, common, into: &out)
-        // A copy of exactly its size: the text grew by doubling, and the cache keeps it.
-        return BackendText(real: String(decoding: out.real.utf8, as: UTF8.self), skeletonDigest: out.skeleton.value)
+        return BackendText(real: String(decoding: out.real, as: UTF8.self), skeletonDigest: out.skeleton.value)
     }
 
-    /// Accumulates a backend section: the text as written and, hashed as it goes, its skeleton.
+    /// Accumulates a backend section in bytes: the text as written and, hashed as it goes, its
+    /// skeleton (the section without its slot lines but the first, in its free form).
     struct BackendBuilder {
-        var real = ""
+        var real: [UInt8] = []
         var skeleton = FNV1a64()
-        mutating func append(_ piece: Writer.Piece) {
-            switch piece {
-            case .text(let t):
-                real += t
-                skeleton.add(t)
-            case .slot(let line, let free):
-                real += line
-                skeleton.add(free)
-            }
+        mutating func text(_ t: String) {
+            real.append(contentsOf: t.utf8)
+            skeleton.add(t)
         }
     }
 
     private static func backendPieces(_ s: Service, _ bp: BackendPlan, _ t: ScopedTemplates, _ common: [String: String],
                                       into out: inout BackendBuilder) throws {
         let l = s.labels
-        out.append(.text(try t["HAPROXY_BACKEND_HEAD"].render(common)))
+        out.text(try t["HAPROXY_BACKEND_HEAD"].render(common))
         if s.mode == .http {
-            if l.useHSTS { out.append(.text(try t["HAPROXY_BACKEND_HSTS_OPTIONS"].render(common))) }
-            out.append(.text(try t["HAPROXY_BACKEND_HTTP_OPTIONS"].render(common)))
+            if l.useHSTS { out.text(try t["HAPROXY_BACKEND_HSTS_OPTIONS"].render(common)) }
+            out.text(try t["HAPROXY_BACKEND_HTTP_OPTIONS"].render(common))
             if let p = l.proxyPassPath, !s.vhosts.isEmpty {
-                out.append(.text(try t["HAPROXY_HTTP_BACKEND_PROXYPASS_GLUE"].render(common.merging(["proxypath": p.text == "/" ? "" : p.text]) { $1 })))
+                out.text(try t["HAPROXY_HTTP_BACKEND_PROXYPASS_GLUE"].render(common.merging(["proxypath": p.text == "/" ? "" : p.text]) { $1 }))
             }
             if let p = l.revProxyPath, !s.vhosts.isEmpty {
                 let root = p.text.hasSuffix("/") ? String(p.text.dropLast()) : p.text
-                out.append(.text(try t["HAPROXY_HTTP_BACKEND_REVPROXY_GLUE"].render(common.merging(["rootpath": root]) { $1 })))
+                out.text(try t["HAPROXY_HTTP_BACKEND_REVPROXY_GLUE"].render(common.merging(["rootpath": root]) { $1 }))
             }
             if let r = l.redirectRoot, !s.vhosts.isEmpty {
-                out.append(.text(try t["HAPROXY_HTTP_BACKEND_REDIR"].render(common.merging(["redirpath": r]) { $1 })))
+                out.text(try t["HAPROXY_HTTP_BACKEND_REDIR"].render(common.merging(["redirpath": r]) { $1 }))
             }
         }
         if !l.networkAllowed.isEmpty {
             let prefix = s.mode == .http ? "HAPROXY_HTTP_BACKEND" : "HAPROXY_TCP_BACKEND"
             for net in l.networkAllowed {
-                out.append(.text(try t[prefix + "_NETWORK_ALLOWED_ACL"].render(common.merging(["network_allowed": net]) { $1 })))
+                out.text(try t[prefix + "_NETWORK_ALLOWED_ACL"].render(common.merging(["network_allowed": net]) { $1 }))
             }
-            out.append(.text(try t[prefix + "_ACL_ALLOW_DENY"].render(common)))
+            out.text(try t[prefix + "_ACL_ALLOW_DENY"].render(common))
         }
-        if l.sticky { out.append(.text(try t["HAPROXY_BACKEND_STICKY_OPTIONS"].render(common))) }
+        if l.sticky { out.text(try t["HAPROXY_BACKEND_STICKY_OPTIONS"].render(common)) }
 
         var serverCheck: (Endpoint?) throws -> String = { _ in "" }
         var checkDependsOnSlot = false
         if let hc = s.healthCheck {
             let isHTTP: Bool = if case .http = hc.kind { true } else { false }
             let values = healthValues(hc)
-            out.append(.text(try t[isHTTP ? "HAPROXY_BACKEND_HTTP_HEALTHCHECK_OPTIONS" : "HAPROXY_BACKEND_TCP_HEALTHCHECK_OPTIONS"].render(values.merging(common) { a, _ in a })))
+            out.text(try t[isHTTP ? "HAPROXY_BACKEND_HTTP_HEALTHCHECK_OPTIONS" : "HAPROXY_BACKEND_TCP_HEALTHCHECK_OPTIONS"].render(values.merging(common) { a, _ in a }))
             let template = t[isHTTP ? "HAPROXY_BACKEND_SERVER_HTTP_HEALTHCHECK_OPTIONS" : "HAPROXY_BACKEND_SERVER_TCP_HEALTHCHECK_OPTIONS"]
             let perTaskPort = l.healthCheckPortIndex != nil
             checkDependsOnSlot = perTaskPort
@@ -245,34 +239,113 @@ public enum ConfigRenderer {
         let serverTemplate = t["HAPROXY_BACKEND_SERVER_OPTIONS"]
         // The same for every slot unless the check port is per task: rendered once.
         let sharedCheck = checkDependsOnSlot ? nil : try serverCheck(nil)
+        let slotLine = try SlotLineRenderer(serverTemplate, sticky: l.sticky)
+        let placeholderIP = SlotPlanner.placeholder.ip.text
+        // Slots stay slots whatever the template says: one line that starts with the slot. Every
+        // slot line has the template's shape, so the first slot's free form is checked (and is the
+        // one slot line in the fingerprint: how many slots there are is not structure — a backend
+        // grows at runtime with dynamic servers, without a reload).
+        var first: [UInt8] = []
+        try slotLine.append(slot: 1, ip: placeholderIP, port: 1, check: try sharedCheck ?? serverCheck(nil), disabled: true, into: &first)
+        let firstText = String(decoding: first, as: UTF8.self)
+        guard Self.isServerLine(firstText, startingWith: "server s1 \(placeholderIP):1") else {
+            throw Template.RenderError(template: "HAPROXY_BACKEND_SERVER_OPTIONS",
+                                       reason: "a server line must be one line starting with `server {serverName} {host_ipv4}:{port}`")
+        }
+        out.skeleton.add(firstText)
+        out.real.reserveCapacity(out.real.count + bp.slotCount * (first.count + 8))
         for n in 1...bp.slotCount {
-            let name = SlotPlanner.slotName(n).text
-            func line(_ endpoint: Endpoint, checkPort: Endpoint?, disabled: Bool) throws -> String {
-                let text = try serverTemplate.render([
-                    "serverName": name, "host": endpoint.ip.text, "host_ipv4": endpoint.ip.text,
-                    "port": String(endpoint.port.value), "serverId": String(n),
-                    "cookieOptions": l.sticky ? " cookie \(name)" : "",
-                    "healthCheckOptions": try sharedCheck ?? serverCheck(checkPort), "otherOptions": disabled ? " disabled" : "",
-                ])
-                // Slots stay slots whatever the template says: one line that starts with the slot.
-                // (Checked on UTF-8 bytes: this runs for every slot of every render.)
-                let expected = "server \(name) \(endpoint.ip.text):\(endpoint.port.value)"
-                guard Self.isServerLine(text, startingWith: expected) else {
-                    throw Template.RenderError(template: "HAPROXY_BACKEND_SERVER_OPTIONS",
-                                               reason: "a server line must be one line starting with `server {serverName} {host_ipv4}:{port}`")
-                }
-                return text
-            }
-            let skeleton = try line(SlotPlanner.placeholder, checkPort: nil, disabled: true)
-            // Only the first slot's free form enters the fingerprint: what a slot line looks like is
-            // structure (its options are set when HAProxy loads it), how many there are is not —
-            // a backend grows at runtime with dynamic servers, without a reload.
-            let fingerprint = n == 1 ? skeleton : ""
             if let d = bp.slots[n - 1] {
-                let checkPort = d.checkPort.map { Endpoint(ip: d.endpoint.ip, port: $0) }
-                out.append(.slot(real: try line(d.endpoint, checkPort: checkPort, disabled: d.routing != .serve), skeleton: fingerprint))
+                let check = try sharedCheck ?? serverCheck(d.checkPort.map { Endpoint(ip: d.endpoint.ip, port: $0) })
+                try slotLine.append(slot: n, ip: d.endpoint.ip.text, port: d.endpoint.port.value, check: check,
+                                    disabled: d.routing != .serve, into: &out.real)
+            } else if n == 1 {
+                out.real.append(contentsOf: first)
             } else {
-                out.append(.slot(real: skeleton, skeleton: fingerprint))
+                try slotLine.append(slot: n, ip: placeholderIP, port: 1, check: try sharedCheck ?? serverCheck(nil), disabled: true, into: &out.real)
+            }
+        }
+    }
+
+    /// `HAPROXY_BACKEND_SERVER_OPTIONS` compiled for slot lines: its placeholders resolved to the
+    /// slot's values once, so a line is a few byte copies (25,000 lines at 10,000 tasks).
+    struct SlotLineRenderer {
+        enum Part {
+            case literal([UInt8]), name, host, port, id, cookie, check, other
+        }
+        let template: Template
+        let parts: [Part]?
+        let sticky: Bool
+
+        init(_ template: Template, sticky: Bool) throws {
+            self.template = template
+            self.sticky = sticky
+            parts = try template.segments.map { segments in
+                try segments.map { s -> Part in
+                    switch s {
+                    case .literal(let bytes): return .literal(bytes)
+                    case .field("serverName"): return .name
+                    case .field("host"), .field("host_ipv4"): return .host
+                    case .field("port"): return .port
+                    case .field("serverId"): return .id
+                    case .field("cookieOptions"): return .cookie
+                    case .field("healthCheckOptions"): return .check
+                    case .field("otherOptions"): return .other
+                    case .field(let name):
+                        guard !template.formatted else {
+                            throw Template.RenderError(template: template.name, reason: "unknown placeholder {\(name)}")
+                        }
+                        return .literal(Array("{\(name)}".utf8))
+                    }
+                }
+            }
+        }
+
+        func append(slot n: Int, ip: String, port: Int, check: String, disabled: Bool, into out: inout [UInt8]) throws {
+            guard let parts else {
+                // Not ASCII: the general renderer.
+                let name = "s\(n)"
+                let text = try template.render([
+                    "serverName": name, "host": ip, "host_ipv4": ip, "port": String(port), "serverId": String(n),
+                    "cookieOptions": sticky ? " cookie \(name)" : "", "healthCheckOptions": check, "otherOptions": disabled ? " disabled" : "",
+                ])
+                out.append(contentsOf: text.utf8)
+                return
+            }
+            for p in parts {
+                switch p {
+                case .literal(let bytes): out.append(contentsOf: bytes)
+                case .name:
+                    out.append(0x73)  // "s"
+                    Self.digits(n, into: &out)
+                case .host: out.append(contentsOf: ip.utf8)
+                case .port: Self.digits(port, into: &out)
+                case .id: Self.digits(n, into: &out)
+                case .cookie:
+                    if sticky {
+                        out.append(contentsOf: " cookie s".utf8)
+                        Self.digits(n, into: &out)
+                    }
+                case .check: out.append(contentsOf: check.utf8)
+                case .other: if disabled { out.append(contentsOf: " disabled".utf8) }
+                }
+            }
+        }
+
+        /// A non-negative integer's decimal digits.
+        static func digits(_ value: Int, into out: inout [UInt8]) {
+            if value < 10 { return out.append(UInt8(0x30 + value)) }
+            var v = value, buffer: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                                    UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+            var count = 0
+            withUnsafeMutableBytes(of: &buffer) { b in
+                while v > 0 {
+                    b[19 - count] = UInt8(0x30 + v % 10)
+                    v /= 10
+                    count += 1
+                }
+                out.append(contentsOf: b[(20 - count)...])
             }
         }
     }

@@ -5,14 +5,21 @@
 /// formatted (HEAD, the frontend heads, the option blocks) keep every brace literal; in those only
 /// servicerouter's own documented placeholders (e.g. `{httpPort}`) are replaced.
 public struct Template: Sendable, Equatable {
-    public var name: String
-    public var text: String
-    public var formatted: Bool
+    public let name: String
+    public let text: String
+    public let formatted: Bool
+    /// The text compiled (nil: not ASCII, rendered Character by Character).
+    public let segments: [Segment]?
 
     public init(name: String, text: String, formatted: Bool) {
         self.name = name
         self.text = text
         self.formatted = formatted
+        segments = Self.compile(text, formatted: formatted)
+    }
+
+    public static func == (a: Template, b: Template) -> Bool {
+        a.name == b.name && a.text == b.text && a.formatted == b.formatted
     }
 
     public struct RenderError: Error, Sendable, Equatable, CustomStringConvertible {
